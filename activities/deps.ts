@@ -1,0 +1,34 @@
+import type { HttpClient } from '@azure/core-rest-pipeline';
+import type { TokenCredential } from '@azure/core-auth';
+import type { AzureMLLinkedService, StorageLinkedService } from '../config/adf';
+import type { StorageAccess } from './storage';
+
+/** Everything activities need from the outside world. The worker builds the real ones; tests pass fakes. */
+export interface ActivityDeps {
+  /** Look up linked services by name (case-insensitive, as ADF). Throws a ConfigError failure when absent. */
+  azureML(name: string): AzureMLLinkedService;
+  storage(name: string): StorageLinkedService;
+  storageAccess(ls: StorageLinkedService): StorageAccess;
+  /** Service-principal credential for an ARM scoring service. Cached per linked service by the worker. */
+  credentialFor(ls: AzureMLLinkedService): TokenCredential;
+  httpClient: HttpClient;
+  settings: ActivitySettings;
+}
+
+export interface ActivitySettings {
+  /** OAuth scope for ARM. Default https://management.azure.com/.default */
+  armScope: string;
+  /** Lifetime of the read SAS handed to the scoring service. */
+  sasTtlMinutes: number;
+  /** Poll interval for ARM long-running operations when the service gives no Retry-After. */
+  armPollIntervalMs: number;
+  /** Per-request timeout. */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_ACTIVITY_SETTINGS: ActivitySettings = {
+  armScope: 'https://management.azure.com/.default',
+  sasTtlMinutes: 24 * 60,
+  armPollIntervalMs: 5000,
+  requestTimeoutMs: 60_000,
+};

@@ -1,0 +1,189 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { StorageSharedKeyCredential } from '@azure/storage-blob';
+import { BlobClient, BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters } from '@azure/storage-blob';
+import { isRestError } from '@azure/core-rest-pipeline';
+import type { StorageLinkedService } from '../config/adf';
+import { FailureType } from '../common/failures';
+
+/** A BES `AzureBlobDataReference`. Holds secrets: goes on the wire only. */
+export interface BesBlobRef {
+  ConnectionString: string | null;
+  RelativeLocation: string;
+  BaseLocation?: string;
+  SasBlobToken?: string;
+}
+
+export interface BlobLocation {
+  /** `https://acct.blob.core.windows.net/` (or `http://127.0.0.1:port/acct/`), with a trailing slash. */
+  baseLocation: string;
+  /** `container/path/blob.ext`, no leading slash. */
+  relativeLocation: string;
+}
+
+export interface BlobFacts {
+  etag: string;
+  contentLength: number;
+  lastModified: string;
+}
+
+/** What activities need from a storage linked service. Built by the worker; fakes in tests. */
+export interface StorageAccess {
+  readonly linkedServiceName: string;
+  location(filePath: string): BlobLocation;
+  besBlobRef(filePath: string): BesBlobRef;
+  /** Blob properties; a missing blob throws a TrainedModelNotFound failure. */
+  properties(filePath: string, abortSignal?: AbortSignal): Promise<BlobFacts | null>;
+  /** A read-only SAS (`?sv=...`) for one blob, valid for ttlMinutes. */
+  readSas(filePath: string, ttlMinutes: number): string;
+}
+
+export function splitPath(filePath: string): { container: string; blobName: string } {
+  const clean = filePath.replace(/^\/+/, '');
+  const i = clean.indexOf('/');
+  if (i <= 0 || i === clean.length - 1) return { container: clean.replace(/\/$/, ''), blobName: '' };
+  return { container: clean.slice(0, i), blobName: clean.slice(i + 1) };
+}
+
+function withSlash(u: string): string {
+  return u.endsWith('/') ? u : `${u}/`;
+}
+
+/** Azurite and IP hosts use path-style URLs (`http://host:port/account/container/blob`). */
+function isPathStyle(url: URL): boolean {
+  return /^(\d+\.\d+\.\d+\.\d+|localhost|\[[0-9a-f:]+\])$/i.test(url.hostname) || url.port === '10000';
+}
+
+export function createStorageAccess(ls: StorageLinkedService): StorageAccess {
+  let serviceUrl: string;
+  let sharedKey: StorageSharedKeyCredential | undefined;
+  let linkedSas: string | undefined;
+  if (ls.connectionString) {
+    let client: BlobServiceClient;
+    try {
+      client = BlobServiceClient.fromConnectionString(ls.connectionString.reveal());
+    } catch (e) {
+      throw ApplicationFailure.create({
+        type: FailureType.ConfigError,
+        nonRetryable: true,
+        message: `storage linked service '${ls.name}' field 'connectionString' cannot be parsed: ${(e as Error).message}`,
+      });
+    }
+    serviceUrl = withSlash(client.url.split('?')[0]);
+    const cred = client.credential as Partial<StorageSharedKeyCredential>;
+    if (typeof cred.computeHMACSHA256 === 'function') sharedKey = client.credential as StorageSharedKeyCredential;
+    const sas = /SharedAccessSignature=([^;]+)/i.exec(ls.connectionString.reveal());
+    if (sas) linkedSas = `?${sas[1].replace(/^\?/, '')}`;
+  } else if (ls.sasUri) {
+    const url = new URL(ls.sasUri.reveal());
+    linkedSas = url.search;
+    const segments = url.pathname.split('/').filter(Boolean);
+    serviceUrl = withSlash(isPathStyle(url) && segments[0] ? `${url.origin}/${segments[0]}` : url.origin);
+  } else {
+    throw ApplicationFailure.create({
+      type: FailureType.ConfigError,
+      nonRetryable: true,
+      message: `storage linked service '${ls.name}' needs 'connectionString' or 'sasUri'`,
+    });
+  }
+
+  const location = (filePath: string): BlobLocation => {
+    const { container, blobName } = splitPath(filePath);
+    if (!container || !blobName) {
+      throw ApplicationFailure.create({
+        type: FailureType.ConfigError,
+        nonRetryable: true,
+        message: `file path '${filePath}' (storage linked service '${ls.name}') must be 'container/path/file.ext'`,
+      });
+    }
+    return { baseLocation: serviceUrl, relativeLocation: `${container}/${blobName}` };
+  };
+
+  const readSas = (filePath: string, ttlMinutes: number): string => {
+    const { container, blobName } = splitPath(filePath);
+    if (sharedKey) {
+      const now = Date.now();
+      const q = generateBlobSASQueryParameters(
+        {
+          containerName: container,
+          blobName,
+          permissions: BlobSASPermissions.parse('r'),
+          // Clock skew between us and the storage account would otherwise reject a just-minted token.
+          startsOn: new Date(now - 5 * 60_000),
+          expiresOn: new Date(now + ttlMinutes * 60_000),
+        },
+        sharedKey,
+      );
+      return `?${q.toString()}`;
+    }
+    if (linkedSas) return linkedSas;
+    throw ApplicationFailure.create({
+      type: FailureType.ConfigError,
+      nonRetryable: true,
+      message: `storage linked service '${ls.name}' has neither an account key nor a SAS, so no read SAS can be given to the scoring service`,
+    });
+  };
+
+  return {
+    linkedServiceName: ls.name,
+    location,
+    readSas,
+    besBlobRef(filePath) {
+      const loc = location(filePath);
+      if (ls.connectionString && sharedKey) {
+        return { ConnectionString: ls.connectionString.reveal(), RelativeLocation: loc.relativeLocation };
+      }
+      return {
+        ConnectionString: null,
+        BaseLocation: loc.baseLocation,
+        RelativeLocation: loc.relativeLocation,
+        SasBlobToken: linkedSas ?? readSas(filePath, 24 * 60),
+      };
+    },
+    async properties(filePath, abortSignal) {
+      const loc = location(filePath);
+      const sas = sharedKey ? readSas(filePath, 15) : (linkedSas ?? '');
+      const blob = new BlobClient(`${loc.baseLocation}${encodePath(loc.relativeLocation)}${sas}`);
+      try {
+        const p = await blob.getProperties({ abortSignal });
+        return {
+          etag: p.etag ?? '',
+          contentLength: p.contentLength ?? 0,
+          lastModified: (p.lastModified ?? new Date(0)).toISOString(),
+        };
+      } catch (e) {
+        throw blobError(e, ls.name, filePath);
+      }
+    },
+  };
+}
+
+export function encodePath(relative: string): string {
+  return relative
+    .split('/')
+    .map((s) => encodeURIComponent(s))
+    .join('/');
+}
+
+/** Storage errors as failures: 404 and 401/403 are final, the rest are retried. */
+export function blobError(e: unknown, linkedServiceName: string, filePath: string): Error {
+  if (isRestError(e) && e.statusCode === 404) {
+    return ApplicationFailure.create({
+      type: FailureType.TrainedModelNotFound,
+      nonRetryable: true,
+      message: `blob '${filePath}' does not exist in storage linked service '${linkedServiceName}'`,
+    });
+  }
+  if (isRestError(e) && (e.statusCode === 403 || e.statusCode === 401)) {
+    return ApplicationFailure.create({
+      type: FailureType.Forbidden,
+      nonRetryable: true,
+      message: `storage linked service '${linkedServiceName}' was refused reading '${filePath}' (${e.statusCode}): check its connectionString / sasUri`,
+    });
+  }
+  if ((e as { name?: string })?.name === 'AbortError') return e as Error;
+  const status = isRestError(e) ? e.statusCode : undefined;
+  return ApplicationFailure.create({
+    type: status ? FailureType.ServiceError : FailureType.NetworkError,
+    message: `reading '${filePath}' through storage linked service '${linkedServiceName}' failed: ${(e as Error)?.message?.split('\n')[0]}`,
+  });
+}

@@ -1,0 +1,317 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import { bearerTokenAuthenticationPolicy } from '@azure/core-rest-pipeline';
+import type { AzureMLLinkedService } from '../config/adf';
+import { FailureType } from '../common/failures';
+import type { UpdateKind, UpdateResult, UpdateServiceInput } from '../common/types';
+import type { ActivityDeps } from './deps';
+import type { CallContext } from './http';
+import { ensureOk, failureFromResponse, retryAfterMs, send } from './http';
+import type { ModelLocation } from './model';
+import { resolveModelLocation } from './model';
+
+const ARM_PATH =
+  /\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.MachineLearning\/webServices\/[^/?]+/i;
+const CLASSIC_PATH = /\/workspaces\/[^/]+\/webservices\/[^/]+\/endpoints\/[^/?]+/i;
+
+/** Which update protocol a linked service's `updateResourceEndpoint` calls for. */
+export function updateKind(ls: AzureMLLinkedService): UpdateKind {
+  const url = ls.updateResourceEndpoint;
+  if (!url) {
+    throw ApplicationFailure.create({
+      type: FailureType.ConfigError,
+      nonRetryable: true,
+      message: `AzureML linked service '${ls.name}' has no 'updateResourceEndpoint', so it cannot be updated`,
+    });
+  }
+  if (ARM_PATH.test(url)) return 'arm';
+  if (CLASSIC_PATH.test(url)) return 'classic';
+  throw ApplicationFailure.create({
+    type: FailureType.ConfigError,
+    nonRetryable: true,
+    message:
+      `AzureML linked service '${ls.name}' field 'updateResourceEndpoint' is neither a classic endpoint ` +
+      `(.../workspaces/{ws}/webservices/{id}/endpoints/{name}) nor an ARM web service ` +
+      `(.../providers/Microsoft.MachineLearning/webServices/{name}?api-version=...)`,
+  });
+}
+
+function stripQuery(u: string): string {
+  return u.split('?')[0];
+}
+
+function sameBlob(a: string, b: string): boolean {
+  return stripQuery(a).replace(/\/+$/, '') === stripQuery(b).replace(/\/+$/, '');
+}
+
+function resourceNotFound(ls: AzureMLLinkedService, name: string, available: string[]): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: FailureType.TrainedModelResourceNotFound,
+    nonRetryable: true,
+    message:
+      `scoring service of linked service '${ls.name}' has no trained-model resource named '${name}' ` +
+      `(trainedModelName); it has: ${available.map((n) => `'${n}'`).join(', ') || 'none'}`,
+  });
+}
+
+interface ClassicResource {
+  Name: string;
+  Location?: { BaseLocation?: string; RelativeLocation?: string };
+}
+
+async function updateClassic(
+  deps: ActivityDeps,
+  ls: AzureMLLinkedService,
+  input: UpdateServiceInput,
+  loc: ModelLocation,
+): Promise<UpdateResult> {
+  const act = Context.current();
+  const endpoint = ls.updateResourceEndpoint!;
+  const ctx: CallContext = {
+    operation: `classic endpoint update (activity '${input.step.activityName}')`,
+    linkedServiceName: ls.name,
+    authField: 'apiKey',
+    urlField: 'updateResourceEndpoint',
+  };
+  const auth = { Authorization: `Bearer ${ls.apiKey.reveal()}` };
+  const modelUrl = `${loc.baseLocation}${loc.relativeLocation}`;
+  const read = async (): Promise<ClassicResource[]> => {
+    const res = ensureOk(
+      await send(
+        deps.httpClient,
+        {
+          method: 'GET',
+          url: endpoint,
+          headers: auth,
+          abortSignal: act.cancellationSignal,
+          timeoutMs: deps.settings.requestTimeoutMs,
+        },
+        ctx,
+      ),
+      ctx,
+    );
+    return (res.json() as { Resources?: ClassicResource[] } | undefined)?.Resources ?? [];
+  };
+  const current = (resources: ClassicResource[]) => {
+    const r = resources.find((x) => x.Name === input.step.trainedModelName);
+    if (!r)
+      throw resourceNotFound(
+        ls,
+        input.step.trainedModelName,
+        resources.map((x) => x.Name),
+      );
+    return `${r.Location?.BaseLocation ?? ''}${(r.Location?.RelativeLocation ?? '').replace(/^\/+/, '')}`;
+  };
+  const before = current(await read());
+  // A retried update whose first PATCH landed: the service already points at this model, so send nothing.
+  const alreadyApplied = sameBlob(before, modelUrl);
+  if (!alreadyApplied) {
+    const body = {
+      Resources: [
+        {
+          Name: input.step.trainedModelName,
+          Location: {
+            BaseLocation: loc.baseLocation,
+            RelativeLocation: loc.relativeLocation,
+            SasBlobToken: loc.sasToken,
+          },
+        },
+      ],
+    };
+    ensureOk(
+      await send(
+        deps.httpClient,
+        {
+          method: 'PATCH',
+          url: endpoint,
+          headers: auth,
+          body,
+          abortSignal: act.cancellationSignal,
+          timeoutMs: deps.settings.requestTimeoutMs,
+        },
+        ctx,
+      ),
+      ctx,
+    );
+  }
+  const after = current(await read());
+  if (!sameBlob(after, modelUrl)) {
+    throw ApplicationFailure.create({
+      type: FailureType.UpdateNotApplied,
+      message: `classic endpoint of linked service '${ls.name}' still points at ${stripQuery(after)} after the update; will retry`,
+    });
+  }
+  return {
+    activityName: input.step.activityName,
+    linkedServiceName: ls.name,
+    kind: 'classic',
+    target: stripQuery(endpoint),
+    trainedModelName: input.step.trainedModelName,
+    modelUrl: stripQuery(after),
+    alreadyApplied,
+  };
+}
+
+interface ArmAsset {
+  name?: string;
+  type?: string;
+  locationInfo?: { uri?: string; credentials?: string };
+  [k: string]: unknown;
+}
+
+interface ArmWebService {
+  location?: string;
+  properties?: {
+    packageType?: string;
+    provisioningState?: string;
+    assets?: Record<string, ArmAsset>;
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+}
+
+async function updateArm(
+  deps: ActivityDeps,
+  ls: AzureMLLinkedService,
+  input: UpdateServiceInput,
+  loc: ModelLocation,
+): Promise<UpdateResult> {
+  const act = Context.current();
+  const resourceUrl = ls.updateResourceEndpoint!;
+  const ctx: CallContext = {
+    operation: `ARM web service update (activity '${input.step.activityName}')`,
+    linkedServiceName: ls.name,
+    authField: 'servicePrincipalId/servicePrincipalKey/tenant',
+    urlField: 'updateResourceEndpoint',
+  };
+  const policies: PipelinePolicy[] = [
+    bearerTokenAuthenticationPolicy({ credential: deps.credentialFor(ls), scopes: deps.settings.armScope }),
+  ];
+  const call = async (method: 'GET' | 'PATCH', url: string, body?: unknown) =>
+    send(
+      deps.httpClient,
+      { method, url, body, policies, abortSignal: act.cancellationSignal, timeoutMs: deps.settings.requestTimeoutMs },
+      ctx,
+    );
+  const modelUrl = `${loc.baseLocation}${loc.relativeLocation}`;
+
+  const get = async () => ensureOk(await call('GET', resourceUrl), ctx).json() as ArmWebService;
+  const findAsset = (ws: ArmWebService): [string, ArmAsset] => {
+    const assets = ws.properties?.assets ?? {};
+    const hit = Object.entries(assets).find(([, a]) => a.name === input.step.trainedModelName);
+    if (!hit) {
+      const resources = Object.values(assets).filter((a) => a.type === 'Resource');
+      throw resourceNotFound(
+        ls,
+        input.step.trainedModelName,
+        resources.map((a) => a.name ?? '?'),
+      );
+    }
+    return hit;
+  };
+
+  const ws = await get();
+  const [assetId, asset] = findAsset(ws);
+  const alreadyApplied =
+    sameBlob(asset.locationInfo?.uri ?? '', modelUrl) && ws.properties?.provisioningState === 'Succeeded';
+  if (!alreadyApplied) {
+    const assets = { ...(ws.properties?.assets ?? {}) };
+    // The scoring service reads the blob itself, so it gets a read-only SAS; the PATCH carries the whole assets map
+    // because the service does not document merge-by-key for it.
+    assets[assetId] = { ...asset, locationInfo: { ...asset.locationInfo, uri: `${modelUrl}${loc.sasToken}` } };
+    const body = {
+      location: ws.location,
+      properties: { packageType: ws.properties?.packageType ?? 'Graph', assets },
+    };
+    const res = await call('PATCH', resourceUrl, body);
+    ensureOk(res, ctx);
+    await followArmOperation(
+      deps,
+      res.headers.get('azure-asyncoperation') ?? res.headers.get('location'),
+      call,
+      ctx,
+      ls,
+    );
+  }
+  const after = await get();
+  const [, afterAsset] = findAsset(after);
+  if (after.properties?.provisioningState !== 'Succeeded' || !sameBlob(afterAsset.locationInfo?.uri ?? '', modelUrl)) {
+    throw ApplicationFailure.create({
+      type: FailureType.UpdateNotApplied,
+      message:
+        `ARM web service of linked service '${ls.name}' is ${after.properties?.provisioningState ?? 'in an unknown state'} ` +
+        `and points at ${stripQuery(afterAsset.locationInfo?.uri ?? '(nothing)')} after the update; will retry`,
+    });
+  }
+  return {
+    activityName: input.step.activityName,
+    linkedServiceName: ls.name,
+    kind: 'arm',
+    target: stripQuery(resourceUrl),
+    trainedModelName: input.step.trainedModelName,
+    modelUrl: stripQuery(afterAsset.locationInfo?.uri ?? ''),
+    alreadyApplied,
+  };
+}
+
+/** Poll an ARM long-running operation (Azure-AsyncOperation, else Location) until it ends. */
+async function followArmOperation(
+  deps: ActivityDeps,
+  operationUrl: string | undefined,
+  call: (method: 'GET', url: string) => ReturnType<typeof send>,
+  ctx: CallContext,
+  ls: AzureMLLinkedService,
+): Promise<void> {
+  if (!operationUrl) return; // synchronous completion; the read-back GET verifies it
+  const act = Context.current();
+  for (;;) {
+    const res = await call('GET', operationUrl);
+    if (res.status === 202) {
+      act.heartbeat({ operation: 'arm', status: 'InProgress' });
+      await act.sleep(retryAfterMs(res.headers.get('retry-after')) ?? deps.settings.armPollIntervalMs);
+      continue;
+    }
+    if (res.status < 200 || res.status >= 300) throw failureFromResponse(res, ctx);
+    const body = res.json() as
+      | {
+          status?: string;
+          provisioningState?: string;
+          error?: { code?: string; message?: string };
+          errorInfo?: { code?: string; message?: string };
+        }
+      | undefined;
+    const status = body?.status ?? body?.provisioningState;
+    act.heartbeat({ operation: 'arm', status });
+    if (!status || status === 'Succeeded') return;
+    if (status === 'Failed' || status === 'Canceled' || status === 'Cancelled') {
+      const e = body?.error ?? body?.errorInfo;
+      throw ApplicationFailure.create({
+        type: FailureType.ArmOperationFailed,
+        nonRetryable: true,
+        message: `ARM update of linked service '${ls.name}' ended ${status}${e ? `: ${e.code ?? ''} ${e.message ?? ''}` : ''}`,
+      });
+    }
+    await act.sleep(retryAfterMs(res.headers.get('retry-after')) ?? deps.settings.armPollIntervalMs);
+  }
+}
+
+export function createUpdateActivities(deps: ActivityDeps) {
+  return {
+    /**
+     * Point the scoring service's trained-model resource at the new model, then read back that it does. Classic:
+     * PATCH the non-default endpoint with its API key. ARM: service principal token, GET, set the asset's
+     * locationInfo.uri, PATCH, follow the async operation. The read SAS is minted here and never leaves the activity.
+     */
+    async updateScoringService(input: UpdateServiceInput): Promise<UpdateResult> {
+      const act = Context.current();
+      const ls = deps.azureML(input.step.linkedServiceName);
+      const kind = updateKind(ls);
+      const loc = await resolveModelLocation(deps, input.model.source, act.cancellationSignal);
+      const result =
+        kind === 'classic' ? await updateClassic(deps, ls, input, loc) : await updateArm(deps, ls, input, loc);
+      act.log.info('scoring service updated', { linkedService: ls.name, kind, alreadyApplied: result.alreadyApplied });
+      return result;
+    },
+  };
+}

@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { Client, Connection } from '@temporalio/client';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { Command } from 'commander';
+import type { RetrainAndUpdateInput, RetrainAndUpdateResult } from '../common/types';
+import { loadPipeline } from '../config/pipeline';
+import { followRun, rootCause, startRetrain } from './run';
+
+interface RunOpts {
+  input?: string;
+  pipeline?: string;
+  config: string;
+  id?: string;
+  taskQueue: string;
+  pollSeconds?: string;
+  verbose?: boolean;
+}
+
+async function connect(): Promise<Client> {
+  const { connectionOptions, namespace } = loadClientConnectConfig();
+  const connection = await Connection.connect(connectionOptions);
+  return new Client({ connection, namespace });
+}
+
+async function readInput(opts: RunOpts, log: (l: string) => void): Promise<RetrainAndUpdateInput> {
+  let input: RetrainAndUpdateInput;
+  if (opts.input) {
+    try {
+      input = JSON.parse(await readFile(opts.input, 'utf8')) as RetrainAndUpdateInput;
+    } catch (e) {
+      throw new Error(`${opts.input}: ${(e as Error).message}`);
+    }
+  } else if (opts.pipeline) {
+    const mapped = await loadPipeline(opts.config, opts.pipeline);
+    for (const w of mapped.warnings) log(`warning: ${w}`);
+    input = mapped.input;
+  } else {
+    throw new Error('give --pipeline NAME (from <config>/pipeline) or --input FILE.json');
+  }
+  if (opts.pollSeconds !== undefined) {
+    const n = Number(opts.pollSeconds);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new Error(`--poll-seconds must be a positive number, got '${opts.pollSeconds}'`);
+    input.options = { ...input.options, pollIntervalSeconds: n };
+  }
+  return input;
+}
+
+function uiLink(namespace: string, workflowId: string): string | undefined {
+  const ui = process.env.TEMPORAL_UI_URL;
+  return ui
+    ? `${ui.replace(/\/$/, '')}/namespaces/${namespace}/workflows/${encodeURIComponent(workflowId)}`
+    : undefined;
+}
+
+export function printResult(result: RetrainAndUpdateResult, out: (l: string) => void): void {
+  out(`BES job:  ${result.jobId}`);
+  out(`model:    ${result.model.url} (${result.model.contentLength} bytes, etag ${result.model.etag})`);
+  for (const u of result.updates) {
+    out(
+      `updated:  ${u.activityName} → ${u.linkedServiceName} (${u.kind}) '${u.trainedModelName}' now serves ${u.modelUrl}` +
+        (u.alreadyApplied ? ' (already applied)' : ''),
+    );
+  }
+}
+
+function commonOptions(cmd: Command): Command {
+  return cmd
+    .option('-p, --pipeline <name>', 'ADF pipeline to run, from <config>/pipeline/*.json')
+    .option('-i, --input <file>', 'retrainAndUpdate input as JSON (instead of --pipeline)')
+    .option('-c, --config <dir>', 'ADF folder (linkedService/, pipeline/)', process.env.ML_CONFIG_DIR ?? './adf')
+    .option(
+      '--id <workflowId>',
+      'workflow id (default retrain-<pipeline>-<UTC time>); reusing a running id attaches to it',
+    )
+    .option('-q, --task-queue <name>', 'task queue', process.env.TEMPORAL_TASK_QUEUE ?? 'ml-retrain')
+    .option('--poll-seconds <n>', 'BES status poll interval')
+    .option('-v, --verbose', 'print stack traces on errors');
+}
+
+export function buildProgram(
+  out: (l: string) => void = console.log,
+  err: (l: string) => void = console.error,
+): Command {
+  const program = new Command('retrain')
+    .description('Retrain an ML Studio (classic) model with BES and update scoring web services, on Temporal.')
+    .showHelpAfterError();
+
+  commonOptions(program.command('run'))
+    .description('start a run and follow it until it ends; exit code 0 on success')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  retrain run --config ./adf --pipeline RetrainPipeline\n  retrain run --input run.json --poll-seconds 5',
+    )
+    .action(async (opts: RunOpts) => {
+      const input = await readInput(opts, err);
+      const client = await connect();
+      try {
+        const handle = await startRetrain(client, input, { taskQueue: opts.taskQueue, workflowId: opts.id }, err);
+        out(`started ${handle.workflowId}`);
+        const link = uiLink(client.options.namespace, handle.workflowId);
+        if (link) out(`Web UI:   ${link}`);
+        try {
+          printResult(await followRun(handle, out), out);
+          out('run succeeded');
+        } catch (e) {
+          const cause = rootCause(e);
+          err(`run failed: ${cause.type ? `${cause.type}: ` : ''}${cause.message}`);
+          process.exitCode = 1;
+        }
+      } finally {
+        await client.connection.close();
+      }
+    });
+
+  commonOptions(program.command('start'))
+    .description('start a run and print its workflow id')
+    .addHelpText('after', '\nExample:\n  retrain start --pipeline RetrainPipeline')
+    .action(async (opts: RunOpts) => {
+      const input = await readInput(opts, err);
+      const client = await connect();
+      try {
+        const handle = await startRetrain(client, input, { taskQueue: opts.taskQueue, workflowId: opts.id }, err);
+        out(handle.workflowId);
+      } finally {
+        await client.connection.close();
+      }
+    });
+
+  program
+    .command('worker')
+    .description('run a worker for the task queue')
+    .option('-c, --config <dir>', 'ADF folder with linkedService/*.json')
+    .option('-q, --task-queue <name>', 'task queue')
+    .addHelpText('after', '\nExample:\n  TEMPORAL_ADDRESS=127.0.0.1:7233 retrain worker --config ./adf')
+    .action(async (opts: { config?: string; taskQueue?: string }) => {
+      const { runWorker } = await import('../worker/main');
+      await runWorker(opts);
+    });
+
+  return program;
+}
+
+if (require.main === module) {
+  const verbose = process.argv.includes('-v') || process.argv.includes('--verbose');
+  buildProgram()
+    .parseAsync()
+    .catch((e: unknown) => {
+      console.error(verbose ? e : `error: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(1);
+    });
+}

@@ -1,0 +1,61 @@
+/**
+ * Stable failure `type` strings. Operators alert on these and workflows list the non-retryable ones, so they are
+ * part of the product's contract: add new ones, never rename.
+ */
+export const FailureType = {
+  /** A linked service or workflow input is missing a field or has an unusable value. Fix the config. */
+  ConfigError: 'ConfigError',
+  /** 400 from BES or a management API (BES validation codes are in the message and details). */
+  BadRequest: 'AzureMLBadRequest',
+  /** 401: the API key, or the service principal token, was refused. */
+  Unauthorized: 'AzureMLUnauthorized',
+  /** 403: the service principal lacks a role on the web service. */
+  Forbidden: 'AzureMLForbidden',
+  /** 404: the endpoint, web service or job does not exist. */
+  NotFound: 'AzureMLNotFound',
+  /** 409: a conflicting operation (for example a read-only ARM web service). */
+  Conflict: 'AzureMLConflict',
+  /** Entra refused the service principal (wrong secret, client id or tenant). */
+  AuthenticationFailed: 'AuthenticationFailed',
+  /** 429 or 503: retried, honouring Retry-After. */
+  Throttled: 'Throttled',
+  /** 5xx other than 503, or an unexpected response: retried. */
+  ServiceError: 'ServiceError',
+  /** Connection refused/reset, DNS, TLS, timeout: retried. */
+  NetworkError: 'NetworkError',
+  /** The BES job ended Failed; the BES Details text is in the message and details. */
+  BesJobFailed: 'BesJobFailed',
+  /** The BES job was cancelled by someone else. */
+  BesJobCancelled: 'BesJobCancelled',
+  /** The job is still running: an internal, benign signal, never surfaced as a run failure. */
+  BesJobNotDone: 'BesJobNotDone',
+  /** The trained model blob does not exist where the config says. */
+  TrainedModelNotFound: 'TrainedModelNotFound',
+  /** The trained model blob exists but is empty. */
+  TrainedModelEmpty: 'TrainedModelEmpty',
+  /** The scoring web service has no trained-model resource with the configured `trainedModelName`. */
+  TrainedModelResourceNotFound: 'TrainedModelResourceNotFound',
+  /** The ARM long-running update ended Failed or Canceled. */
+  ArmOperationFailed: 'ArmOperationFailed',
+  /** After the update, the service did not point at the new model. */
+  UpdateNotApplied: 'UpdateNotApplied',
+} as const;
+
+export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
+
+/** Failures that a retry cannot fix. Workflows put these in `nonRetryableErrorTypes` as a second line of defence. */
+export const NON_RETRYABLE_FAILURES: string[] = [
+  FailureType.ConfigError,
+  FailureType.BadRequest,
+  FailureType.Unauthorized,
+  FailureType.Forbidden,
+  FailureType.NotFound,
+  FailureType.Conflict,
+  FailureType.AuthenticationFailed,
+  FailureType.BesJobFailed,
+  FailureType.BesJobCancelled,
+  FailureType.TrainedModelNotFound,
+  FailureType.TrainedModelEmpty,
+  FailureType.TrainedModelResourceNotFound,
+  FailureType.ArmOperationFailed,
+];

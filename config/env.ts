@@ -1,0 +1,49 @@
+import type { ActivitySettings } from '../activities/deps';
+import { DEFAULT_ACTIVITY_SETTINGS } from '../activities/deps';
+
+/**
+ * The worker's settings, read from the environment once. Temporal connection settings (TEMPORAL_ADDRESS,
+ * TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE) are read by @temporalio/envconfig.
+ */
+export interface WorkerSettings {
+  /** ADF folder with linkedService/*.json. ML_CONFIG_DIR, default ./adf. */
+  configDir: string;
+  /** TEMPORAL_TASK_QUEUE, default ml-retrain. */
+  taskQueue: string;
+  /** AZURE_AUTHORITY_HOST: the Entra host for service-principal tokens (the standard @azure/identity variable). */
+  authorityHost?: string;
+  /** ML_MAX_CONCURRENT_ACTIVITIES, default 20. */
+  maxConcurrentActivities: number;
+  activity: ActivitySettings;
+}
+
+export class SettingsError extends Error {
+  override name = 'SettingsError';
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) < min) {
+    throw new SettingsError(`${name} must be a whole number >= ${min}, got '${raw}'`);
+  }
+  return Number(raw);
+}
+
+export function loadWorkerSettings(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Pick<WorkerSettings, 'configDir' | 'taskQueue'>> = {},
+): WorkerSettings {
+  return {
+    configDir: overrides.configDir ?? env.ML_CONFIG_DIR ?? './adf',
+    taskQueue: overrides.taskQueue ?? env.TEMPORAL_TASK_QUEUE ?? 'ml-retrain',
+    authorityHost: env.AZURE_AUTHORITY_HOST || undefined,
+    maxConcurrentActivities: int(env, 'ML_MAX_CONCURRENT_ACTIVITIES', 20),
+    activity: {
+      armScope: env.ML_ARM_SCOPE || DEFAULT_ACTIVITY_SETTINGS.armScope,
+      sasTtlMinutes: int(env, 'ML_SAS_TTL_MINUTES', DEFAULT_ACTIVITY_SETTINGS.sasTtlMinutes),
+      armPollIntervalMs: int(env, 'ML_ARM_POLL_INTERVAL_MS', DEFAULT_ACTIVITY_SETTINGS.armPollIntervalMs),
+      requestTimeoutMs: int(env, 'ML_REQUEST_TIMEOUT_MS', DEFAULT_ACTIVITY_SETTINGS.requestTimeoutMs),
+    },
+  };
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+import { NativeConnection } from '@temporalio/worker';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { Command } from 'commander';
+import { loadAdfConfig } from '../config/adf';
+import { loadWorkerSettings } from '../config/env';
+import { buildActivityDeps } from './deps';
+import { createWorker, prebuiltWorkflowBundle } from './worker';
+
+/**
+ * The composition root: settings, linked services (with their secrets), clients, activities, the worker. Temporal
+ * shuts the worker down on SIGINT/SIGTERM; run() then returns and the connection is closed.
+ */
+export async function runWorker(opts: { config?: string; taskQueue?: string }): Promise<void> {
+  const settings = loadWorkerSettings(process.env, { configDir: opts.config, taskQueue: opts.taskQueue });
+  const adf = await loadAdfConfig(settings.configDir);
+  const deps = buildActivityDeps(adf, settings);
+  const { connectionOptions, namespace } = loadClientConnectConfig();
+  const connection = await NativeConnection.connect(connectionOptions);
+  try {
+    const worker = await createWorker({
+      connection,
+      namespace,
+      taskQueue: settings.taskQueue,
+      deps,
+      workflowBundle: prebuiltWorkflowBundle(),
+      maxConcurrentActivityTaskExecutions: settings.maxConcurrentActivities,
+    });
+    console.log(
+      `worker ready: task queue '${settings.taskQueue}', namespace '${namespace ?? 'default'}', ` +
+        `${adf.linkedServices.size} linked services from ${settings.configDir}`,
+    );
+    await worker.run();
+    console.log('worker stopped');
+  } finally {
+    await connection.close();
+  }
+}
+
+if (require.main === module) {
+  const program = new Command('worker')
+    .description('Run the retrain worker: polls the task queue and runs the workflows and activities.')
+    .option('-c, --config <dir>', 'ADF folder with linkedService/*.json (default $ML_CONFIG_DIR or ./adf)')
+    .option('-q, --task-queue <name>', 'task queue (default $TEMPORAL_TASK_QUEUE or ml-retrain)')
+    .parse();
+  runWorker(program.opts<{ config?: string; taskQueue?: string }>()).catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,1 @@
+export { retrainAndUpdate, statusQuery } from './retrain';
