@@ -1,0 +1,157 @@
+import { mkdtemp, mkdir, writeFile, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadAdfConfig, parseLinkedService } from '../../config/adf';
+import { mapPipeline } from '../../config/pipeline';
+
+const seedPath = join(__dirname, '..', '..', '..', 'shared', 'seeds', 'update-machine-learning-models.md');
+
+/** The JSON blocks of the seed document, by the name they carry. */
+async function seedJson(): Promise<Record<string, unknown>> {
+  const md = await readFile(seedPath, 'utf8');
+  const out: Record<string, unknown> = {};
+  for (const m of md.matchAll(/```json\s*\n([\s\S]*?)```/gi)) {
+    try {
+      // The seed's mlEndpoint sample contains a literal tab inside a string.
+      const v = JSON.parse(m[1].replace(/\t/g, '')) as { name?: string };
+      if (v.name) out[v.name] = v;
+    } catch {
+      // Snippets that are not whole documents.
+    }
+  }
+  return out;
+}
+
+const ls = (name: string, type: string, typeProperties: Record<string, unknown>) => ({
+  name,
+  properties: { type, typeProperties },
+});
+
+describe('linked services', () => {
+  test("when the seed's linked services are read, then AzureML and storage parse with secrets hidden", async () => {
+    const seed = await seedJson();
+    const training = parseLinkedService('trainingEndpoint.json', seed.trainingEndpoint);
+    expect(training.problems).toEqual([]);
+    expect(training.service).toMatchObject({ kind: 'AzureML', name: 'trainingEndpoint' });
+    const scoring = parseLinkedService('updatableScoringEndpoint2.json', seed.updatableScoringEndpoint2);
+    expect(scoring.problems).toEqual([]);
+    expect(scoring.service).toMatchObject({ tenant: 'mycompany.com' });
+    expect(JSON.stringify(scoring.service)).not.toContain('zWa0000000000Tp6FjtZOspK');
+    const storage = parseLinkedService('StorageLinkedService.json', seed.StorageLinkedService);
+    expect(storage.service).toMatchObject({ kind: 'Storage', type: 'AzureStorage' });
+  });
+
+  test('when property names differ in case, then ADF-defined names still match', () => {
+    const r = parseLinkedService('x.json', {
+      Name: 'X',
+      Properties: {
+        Type: 'AzureML',
+        TypeProperties: { MLEndpoint: 'https://h/jobs', ApiKey: { type: 'SecureString', value: 'k123456' } },
+      },
+    });
+    expect(r.problems).toEqual([]);
+    expect(r.service?.name).toBe('X');
+  });
+
+  test.each([
+    [
+      'masked secret',
+      ls('A', 'AzureML', { mlEndpoint: 'https://h/jobs', apiKey: '**********' }),
+      '$.properties.typeProperties.apiKey: is masked',
+    ],
+    ['placeholder', ls('A', 'AzureML', { mlEndpoint: 'https://h/jobs', apiKey: '<your key>' }), 'placeholder'],
+    ['missing mlEndpoint', ls('A', 'AzureML', { apiKey: 'k' }), '$.properties.typeProperties.mlEndpoint: is required'],
+    [
+      'ARM without service principal',
+      ls('A', 'AzureML', {
+        mlEndpoint: 'https://h/jobs',
+        apiKey: 'k1234',
+        updateResourceEndpoint:
+          'https://m/subscriptions/s/resourceGroups/r/providers/Microsoft.MachineLearning/webServices/w?api-version=2016-05-01-preview',
+      }),
+      'servicePrincipalId: is required for an ARM updateResourceEndpoint',
+    ],
+    ['no storage credential', ls('S', 'AzureBlobStorage', {}), 'needs connectionString or sasUri'],
+    [
+      'key vault',
+      ls('A', 'AzureML', { mlEndpoint: 'https://h/jobs', apiKey: { type: 'AzureKeyVaultSecret', secretName: 'k' } }),
+      'AzureKeyVaultSecret',
+    ],
+    [
+      'encrypted credential',
+      ls('A', 'AzureML', { mlEndpoint: 'https://h/jobs', apiKey: 'k1234', encryptedCredential: 'xx' }),
+      'encryptedCredential',
+    ],
+    [
+      'unset env var',
+      ls('A', 'AzureML', {
+        mlEndpoint: 'https://h/jobs',
+        apiKey: { type: 'EnvironmentVariable', variable: 'ML_TEST_UNSET_VAR' },
+      }),
+      'ML_TEST_UNSET_VAR is not set',
+    ],
+  ])('when a linked service has a %s, then the problem names file and JSON path', (_what, json, expected) => {
+    const r = parseLinkedService('linkedService/A.json', json);
+    expect(r.service).toBeUndefined();
+    expect(r.problems.join('\n')).toContain('linkedService/A.json: ');
+    expect(r.problems.join('\n')).toContain(expected);
+  });
+
+  test('when a secret comes from an environment variable, then its value is used', () => {
+    process.env.ML_TEST_API_KEY = 'from-env-123';
+    const r = parseLinkedService(
+      'a.json',
+      ls('A', 'AzureML', {
+        mlEndpoint: 'https://h/jobs',
+        apiKey: { type: 'EnvironmentVariable', variable: 'ML_TEST_API_KEY' },
+      }),
+    );
+    expect(r.service?.kind === 'AzureML' && r.service.apiKey.reveal()).toBe('from-env-123');
+    delete process.env.ML_TEST_API_KEY;
+  });
+
+  test('when a folder has several broken files, then one error lists every problem', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'adf-'));
+    await mkdir(join(dir, 'linkedService'));
+    await writeFile(join(dir, 'linkedService', 'a.json'), '{ not json');
+    await writeFile(join(dir, 'linkedService', 'b.json'), JSON.stringify(ls('B', 'AzureML', { apiKey: 'k' })));
+    const err = await loadAdfConfig(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems).toHaveLength(2);
+    expect((err as ConfigError).message).toContain('a.json: not valid JSON');
+    expect((err as ConfigError).message).toContain('b.json: $.properties.typeProperties.mlEndpoint: is required');
+  });
+
+  test('when the folder has no linkedService directory, then the error says what layout is expected', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'adf-'));
+    await expect(loadAdfConfig(dir)).rejects.toThrow('expected ADF git layout: linkedService/<name>.json');
+  });
+});
+
+describe('pipeline mapping', () => {
+  test('when the seed pipeline is mapped, then its dependsOn case mismatch is accepted with a warning', async () => {
+    const seed = await seedJson();
+    const { input, warnings } = mapPipeline('pipeline/LookupPipelineDemo.json', seed.LookupPipelineDemo);
+    expect(input.training).toMatchObject({
+      activityName: 'amlBEGetilearner',
+      linkedServiceName: 'trainingEndpoint',
+      webServiceInputs: { input1: { linkedServiceName: 'StorageLinkedService', filePath: 'azuremltesting/input' } },
+    });
+    expect(input.updates).toEqual([
+      {
+        activityName: 'amlUpdateResource',
+        linkedServiceName: 'updatableScoringEndpoint2',
+        trainedModelName: 'ADFV2Sample Model [trained model]',
+        trainedModelLinkedServiceName: 'StorageLinkedService',
+        trainedModelFilePath: 'azuremltesting/output/newModelForArm.ilearner',
+      },
+    ]);
+    expect(warnings.join()).toContain("'amlbeGetilearner' matched activity 'amlBEGetilearner' case-insensitively");
+  });
+
+  test('when a pipeline has an unsupported activity type, then the error names the type and path', () => {
+    expect(() =>
+      mapPipeline('p.json', { name: 'P', properties: { activities: [{ name: 'x', type: 'Copy' }] } }),
+    ).toThrow("p.json: $.properties.activities[0].type: 'Copy' is not supported");
+  });
+});
