@@ -67,6 +67,9 @@ export function buildActivityDeps(config: AdfConfig, settings: WorkerSettings): 
         // A deterministic credential: the service principal named by the linked service, never a fallback chain.
         cred = new ClientSecretCredential(ls.tenant, ls.servicePrincipalId, ls.servicePrincipalKey.reveal(), {
           authorityHost: settings.authorityHost,
+          // MSAL's instance discovery always asks login.microsoftonline.com, whatever the authority host: it would
+          // fail against a sovereign cloud's or the emulator's Entra. Token requests go to authorityHost only.
+          disableInstanceDiscovery: true,
         });
         credentials.set(ls.name, cred);
       }

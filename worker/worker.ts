@@ -31,8 +31,11 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue,
     activities: createActivities(opts.deps),
-    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions,
-    identity: opts.identity,
+    // Only set what was given: the native bridge rejects explicit undefined for some options.
+    ...(opts.maxConcurrentActivityTaskExecutions !== undefined && {
+      maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions,
+    }),
+    ...(opts.identity !== undefined && { identity: opts.identity }),
     ...workflowSource,
   });
 }

@@ -1,0 +1,324 @@
+/**
+ * The product end to end: real Temporal server, real worker with the real activities, the emulator (BES, classic
+ * management, ARM, Entra) over Azurite. Every assertion about the outside world comes from the emulator's
+ * inspection and request log, not from the code under test.
+ */
+import { mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import { BlobServiceClient } from '@azure/storage-blob';
+import type { HttpClient, PipelineRequest } from '@azure/core-rest-pipeline';
+import { startEmulator } from '../../emulator';
+import type { EmulatorHandle } from '../../emulator';
+import { loadAdfConfig } from '../../config/adf';
+import { loadWorkerSettings } from '../../config/env';
+import { buildActivityDeps } from '../../worker/deps';
+import { createWorker } from '../../worker/worker';
+import { startRetrain } from '../../client/run';
+import { FailureType } from '../../common/failures';
+import type { RetrainAndUpdateInput, RetrainAndUpdateResult } from '../../common/types';
+import { statusQuery } from '../../workflows/queries';
+import type { TemporalTestContext } from '../helpers/temporal';
+import { connectTemporal, uniqueId, workflowBundle } from '../helpers/temporal';
+
+const JOB_MS = 800;
+
+describe('retrainAndUpdate end to end on the emulator', () => {
+  let t: TemporalTestContext;
+  let emu: EmulatorHandle;
+  let configDir: string;
+  let container: string;
+  const handles: WorkflowHandle[] = [];
+  const workers: { worker: Worker; running: Promise<void> }[] = [];
+  /** Lets a test make the activities' HTTP client fail once after a given request (a crash in the wrong place). */
+  let crashAfter: ((req: PipelineRequest) => boolean) | undefined;
+
+  async function startWorker(dir: string, taskQueue: string): Promise<void> {
+    const adf = await loadAdfConfig(dir);
+    const settings = loadWorkerSettings({
+      ...process.env,
+      AZURE_AUTHORITY_HOST: emu.urls.authorityHost,
+      ML_ARM_POLL_INTERVAL_MS: '100',
+    });
+    const deps = buildActivityDeps(adf, settings);
+    const real = deps.httpClient;
+    const wrapped: HttpClient = {
+      async sendRequest(req) {
+        const res = await real.sendRequest(req);
+        if (crashAfter?.(req)) {
+          crashAfter = undefined;
+          throw new Error('simulated worker crash after the response arrived');
+        }
+        return res;
+      },
+    };
+    const worker = await createWorker({
+      connection: t.nativeConnection,
+      taskQueue,
+      deps: { ...deps, httpClient: wrapped },
+      workflowBundle: await workflowBundle(),
+    });
+    workers.push({ worker, running: worker.run() });
+  }
+
+  const mainQueue = uniqueId('e2e');
+
+  beforeAll(async () => {
+    t = await connectTemporal();
+    const shared = process.env.ML_TEST_AZURITE_CONNECTION_STRING;
+    emu = await startEmulator({
+      azurite: shared ? { connectionString: shared } : undefined,
+      jobs: { runningMs: JOB_MS },
+      arm: { provisioningMs: 300 },
+    });
+    configDir = await mkdtemp(join(tmpdir(), 'e2e-adf-'));
+    await emu.writeConfig(configDir);
+    container = uniqueId('e2e').toLowerCase();
+    const blobs = BlobServiceClient.fromConnectionString(emu.storage.connectionString);
+    await blobs.createContainer(container);
+    await blobs.getContainerClient(container).getBlockBlobClient('input/train.csv').upload('a,b\n1,2\n', 8);
+    await startWorker(configDir, mainQueue);
+  });
+
+  afterAll(async () => {
+    for (const w of workers) w.worker.shutdown();
+    await Promise.all(workers.map((w) => w.running));
+    await emu?.close();
+    await t?.close();
+  });
+
+  function input(
+    over: Partial<RetrainAndUpdateInput> = {},
+    model = `${container}/models/${uniqueId('m')}.ilearner`,
+  ): RetrainAndUpdateInput {
+    const storage = 'StorageLinkedService';
+    return {
+      pipeline: 'e2e',
+      training: {
+        activityName: 'amlBEGetilearner',
+        linkedServiceName: 'trainingEndpoint',
+        webServiceInputs: {
+          input1: { linkedServiceName: storage, filePath: `${container}/input/train.csv` },
+          input2: { linkedServiceName: storage, filePath: `${container}/input/train.csv` },
+        },
+        webServiceOutputs: {
+          output1: { linkedServiceName: storage, filePath: model },
+          output2: { linkedServiceName: storage, filePath: `${container}/eval/${uniqueId('e')}.csv` },
+        },
+      },
+      updates: [
+        {
+          activityName: 'amlUpdateResource',
+          linkedServiceName: 'updatableScoringEndpoint2',
+          trainedModelName: emu.ids.trainedModelName,
+          trainedModelLinkedServiceName: storage,
+          trainedModelFilePath: model,
+        },
+        {
+          activityName: 'amlUpdateClassic',
+          linkedServiceName: 'classicScoringEndpoint',
+          trainedModelName: emu.ids.trainedModelName,
+        },
+      ],
+      options: { pollIntervalSeconds: 0.1 },
+      ...over,
+    };
+  }
+
+  async function run(i: RetrainAndUpdateInput, taskQueue = mainQueue): Promise<WorkflowHandle> {
+    const h = await startRetrain(t.client, i, { taskQueue, workflowId: uniqueId('e2e-run') });
+    handles.push(h);
+    return h;
+  }
+
+  const failureOf = async (h: WorkflowHandle) => {
+    const err = await h.result().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    let e = (err as WorkflowFailedError).cause as {
+      cause?: unknown;
+      type?: string;
+      message: string;
+      nonRetryable?: boolean;
+    };
+    while (e.cause) e = e.cause as typeof e;
+    return e;
+  };
+
+  const updatesFor = (jobId: string) => emu.inspect().updates.filter((u) => u.modelJobId === jobId);
+
+  test('when a run succeeds, then one BES job ran and both the ARM service and the classic endpoint serve its model', async () => {
+    const h = await run(input());
+    const result = (await h.result()) as RetrainAndUpdateResult;
+    const state = emu.inspect();
+    const job = state.jobs.find((j) => j.jobId === result.jobId)!;
+    expect(job).toMatchObject({ status: 'Finished', submitted: 1, started: 1, cancelled: 0 });
+    expect(result.updates.map((u) => u.kind).sort()).toEqual(['arm', 'classic']);
+    expect(
+      updatesFor(result.jobId)
+        .map((u) => u.kind)
+        .sort(),
+    ).toEqual(['arm', 'classic']);
+    const live = Object.values(state.liveModels);
+    expect(live.filter((m) => m === result.jobId)).toHaveLength(2);
+    expect(result.model.contentLength).toBeGreaterThan(0);
+    expect((await h.query(statusQuery)).phase).toBe('Succeeded');
+
+    // "The new model is live", checked the way a user would: a scoring call on each service.
+    for (const [url, ls] of [
+      [emu.urls.classicScore, 'classicScoringEndpoint'],
+      [emu.urls.armScore, 'updatableScoringEndpoint2'],
+    ]) {
+      const json = JSON.parse(await readFile(join(configDir, 'linkedService', `${ls}.json`), 'utf8'));
+      const key = json.properties.typeProperties.apiKey.value ?? json.properties.typeProperties.apiKey;
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ Inputs: { input1: { ColumnNames: ['a'], Values: [['1']] } }, GlobalParameters: {} }),
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as {
+        Results: Record<string, { value: { ColumnNames: string[]; Values: string[][] } }>;
+      };
+      const table = Object.values(body.Results)[0].value;
+      expect(table.Values[0][table.ColumnNames.indexOf('Model')]).toBe(result.jobId);
+    }
+  });
+
+  test('when the BES job fails, then the run fails with its Details and nothing is updated', async () => {
+    const before = emu.inspect().updates.length;
+    emu.setJobFaults({
+      failNext: { count: 1, details: 'Module: Reader; errorComponent=Module. taskStatusCode=400. Error: bad column' },
+    });
+    const h = await run(input());
+    const cause = await failureOf(h);
+    expect(cause.type).toBe(FailureType.BesJobFailed);
+    expect(cause.message).toContain('Error: bad column');
+    expect(emu.inspect().updates.length).toBe(before);
+    expect((await h.query(statusQuery)).updates.amlUpdateClassic.state).toBe('Skipped');
+  });
+
+  test('when the trained model blob is missing, then the run fails with TrainedModelNotFound and nothing is updated', async () => {
+    const before = emu.inspect().updates.length;
+    const i = input();
+    i.updates = [{ ...i.updates[0], trainedModelFilePath: `${container}/models/does-not-exist.ilearner` }];
+    const cause = await failureOf(await run(i));
+    expect(cause.type).toBe(FailureType.TrainedModelNotFound);
+    expect(cause.message).toContain('does-not-exist.ilearner');
+    expect(emu.inspect().updates.length).toBe(before);
+  });
+
+  test('when the classic endpoint refuses the API key, then the update fails at once, naming the linked service and field', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'e2e-badkey-'));
+    await emu.writeConfig(dir);
+    const file = join(dir, 'linkedService', 'classicScoringEndpoint.json');
+    const json = JSON.parse(await readFile(file, 'utf8'));
+    json.properties.typeProperties.apiKey = { type: 'SecureString', value: 'not-the-key-0000' };
+    await writeFile(file, JSON.stringify(json));
+    const queue = uniqueId('badkey');
+    await startWorker(dir, queue);
+    const before = emu.inspect().requests.filter((r) => r.route?.startsWith('classic.')).length;
+    const i = input();
+    i.updates = [i.updates[1]];
+    const cause = await failureOf(await run(i, queue));
+    expect(cause.type).toBe(FailureType.Unauthorized);
+    expect(cause.nonRetryable).toBe(true);
+    expect(cause.message).toContain("linked service 'classicScoringEndpoint'");
+    expect(cause.message).toContain("field 'apiKey'");
+    // Not retried: one GET, refused, and no PATCH.
+    const classic = emu
+      .inspect()
+      .requests.filter((r) => r.route?.startsWith('classic.'))
+      .slice(before);
+    expect(classic.map((r) => `${r.route} ${r.status}`)).toEqual(['classic.get 401']);
+  });
+
+  test('when BES answers 503 twice, then the calls are retried and the run succeeds', async () => {
+    const before = emu.inspect().requests.length;
+    emu.setFaults([{ routes: ['bes.status'], count: 2, kind: { type: 'status', status: 503 } }]);
+    const h = await run(input());
+    const result = (await h.result()) as RetrainAndUpdateResult;
+    emu.setFaults([]);
+    const statuses = emu
+      .inspect()
+      .requests.slice(before)
+      .filter((r) => r.route === 'bes.status')
+      .map((r) => r.status);
+    expect(statuses.filter((s) => s === 503)).toHaveLength(2);
+    expect(updatesFor(result.jobId)).toHaveLength(2);
+  });
+
+  test('when a job runs ten times longer, then the history has the same number of events', async () => {
+    const short = await run(input());
+    await short.result();
+    emu.setJobFaults({ slowNext: { count: 1, extraMs: 9 * JOB_MS } });
+    const long = await run(input());
+    const started = Date.now();
+    await long.result();
+    expect(Date.now() - started).toBeGreaterThan(8 * JOB_MS);
+    const count = async (h: WorkflowHandle) => (await h.fetchHistory()).events?.length;
+    expect(await count(long)).toBe(await count(short));
+  });
+
+  test('when the worker crashes between submitting the job and recording it, then only one job is ever started', async () => {
+    const queue = uniqueId('crash');
+    crashAfter = (req) => req.method === 'POST' && /\/jobs\?/.test(req.url);
+    await startWorker(configDir, queue);
+    const jobsBefore = new Set(emu.inspect().jobs.map((j) => j.jobId));
+    const h = await run(input(), queue);
+    const result = (await h.result()) as RetrainAndUpdateResult;
+    const newJobs = emu.inspect().jobs.filter((j) => !jobsBefore.has(j.jobId));
+    // Other tests may not run concurrently here, so every new job belongs to this run.
+    expect(newJobs.filter((j) => j.started > 0).map((j) => j.jobId)).toEqual([result.jobId]);
+    expect(newJobs.every((j) => j.jobId === result.jobId || (j.status === 'NotStarted' && j.started === 0))).toBe(true);
+  });
+
+  test('when a run is cancelled while training, then the BES job is deleted and nothing is updated', async () => {
+    emu.setJobFaults({ slowNext: { count: 1, extraMs: 60_000 } });
+    const before = emu.inspect().updates.length;
+    const h = await run(input());
+    for (let i = 0; i < 100; i++) {
+      const s = await h.query(statusQuery).catch(() => undefined);
+      if (s?.besStatus === 'Running') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await h.cancel();
+    await h.result().catch(() => undefined);
+    const jobId = (await h.query(statusQuery)).jobId!;
+    const job = emu.inspect().jobs.find((j) => j.jobId === jobId)!;
+    expect(job.status).toBe('Cancelled');
+    expect(job.cancelled).toBeGreaterThanOrEqual(1);
+    expect((await h.describe()).status.name).toBe('CANCELLED');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(emu.inspect().updates.length).toBe(before);
+  });
+
+  test('when the histories of every run above are fetched, then no secret appears in them', async () => {
+    const secrets: string[] = [];
+    const collect = (v: unknown): void => {
+      if (typeof v === 'string') secrets.push(v);
+      else if (v && typeof v === 'object') Object.values(v).forEach(collect);
+    };
+    for (const f of await readdir(join(configDir, 'linkedService'))) {
+      const tp = JSON.parse(await readFile(join(configDir, 'linkedService', f), 'utf8')).properties.typeProperties;
+      for (const k of ['apiKey', 'servicePrincipalKey', 'connectionString']) collect(tp[k]);
+    }
+    const accountKey = /AccountKey=([^;]+)/.exec(emu.storage.connectionString)![1];
+    const needles = [...secrets.filter((s) => s.length > 12 && s !== 'SecureString'), accountKey];
+    expect(needles.length).toBeGreaterThanOrEqual(4);
+    expect(handles.length).toBeGreaterThanOrEqual(8);
+    for (const h of handles) {
+      const raw = JSON.stringify(await h.fetchHistory());
+      // Payload data are base64 of UTF-8 JSON: decode them so the search sees what was stored.
+      const decoded = raw.replace(/"data":"([A-Za-z0-9+/=]*)"/g, (_m, b64: string) =>
+        JSON.stringify(Buffer.from(b64, 'base64').toString('utf8')),
+      );
+      expect(decoded.includes('trainingEndpoint')).toBe(true);
+      const leaked = needles.filter((n) => decoded.includes(n) || raw.includes(n)).map((n) => `${n.slice(0, 4)}…`);
+      expect({ workflowId: h.workflowId, leaked }).toEqual({ workflowId: h.workflowId, leaked: [] });
+      expect(/[?&]sig=/.test(decoded)).toBe(false);
+    }
+  });
+});
