@@ -1,0 +1,232 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { Command } from 'commander';
+import { startEmulator } from '../emulator';
+import type { EmulatorHandle } from '../emulator';
+import { startTemporalServer } from '../infra/temporal-server';
+import type { TemporalServerHandle } from '../infra/temporal-server';
+import { loadPipeline } from '../config/pipeline';
+import { followRun, rootCause, startRetrain } from '../client/run';
+import { printResult } from '../client/cli';
+
+/**
+ * `npm run demo`: the seed scenario end to end on the embedded default. A real Temporal dev server, the emulator with
+ * Azurite, a worker process; train → .ilearner → update an ARM web service and a classic endpoint; then score
+ * against both the way a user would, to show the new model is live. `--keep` leaves everything up for the Web UI.
+ */
+
+const TRAINED_MODEL = 'azuremltesting/output/newModelForArm.ilearner';
+
+/** The seed's pipeline, with output paths BES accepts and a second update for the classic endpoint. */
+function demoPipeline(trainedModelName: string) {
+  const storage = { referenceName: 'StorageLinkedService', type: 'LinkedServiceReference' };
+  const update = (name: string, linkedService: string) => ({
+    name,
+    type: 'AzureMLUpdateResource',
+    linkedServiceName: { referenceName: linkedService, type: 'LinkedServiceReference' },
+    typeProperties: {
+      trainedModelName,
+      trainedModelLinkedServiceName: storage,
+      trainedModelFilePath: TRAINED_MODEL,
+    },
+    dependsOn: [{ activity: 'amlbeGetilearner', dependencyConditions: ['Succeeded'] }],
+  });
+  return {
+    name: 'RetrainAndUpdateDemo',
+    properties: {
+      activities: [
+        {
+          name: 'amlBEGetilearner',
+          description: 'Use AML BES to get the ilearner file from training web service',
+          type: 'AzureMLBatchExecution',
+          linkedServiceName: { referenceName: 'trainingEndpoint', type: 'LinkedServiceReference' },
+          typeProperties: {
+            webServiceInputs: {
+              input1: { LinkedServiceName: storage, FilePath: 'azuremltesting/input/train.csv' },
+              input2: { LinkedServiceName: storage, FilePath: 'azuremltesting/input/train.csv' },
+            },
+            webServiceOutputs: {
+              output1: { LinkedServiceName: storage, FilePath: TRAINED_MODEL },
+              output2: { LinkedServiceName: storage, FilePath: 'azuremltesting/output/evaluation.csv' },
+            },
+          },
+        },
+        update('amlUpdateResource', 'updatableScoringEndpoint2'),
+        update('amlUpdateClassicEndpoint', 'classicScoringEndpoint'),
+      ],
+    },
+  };
+}
+
+const TRAINING_CSV = [
+  'age,income,churned',
+  ...Array.from({ length: 50 }, (_, i) => `${20 + i},${30_000 + i * 750},${i % 3 === 0 ? 1 : 0}`),
+].join('\n');
+
+function apiKeyOf(emu: EmulatorHandle, linkedService: string): string {
+  const key = emu.linkedServices[linkedService]?.properties.typeProperties.apiKey as
+    string | { value: string } | undefined;
+  return typeof key === 'string' ? key : (key?.value ?? '');
+}
+
+/** An RRS scoring call, as a user's client would make it. Returns the model the service says it used. */
+function score(url: string, apiKey: string, caFile: string): Promise<string> {
+  const body = JSON.stringify({
+    Inputs: { input1: { ColumnNames: ['age', 'income'], Values: [['42', '51000']] } },
+    GlobalParameters: {},
+  });
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        ca: readFileSync(caFile),
+        headers: { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`scoring call answered ${res.statusCode}`));
+          const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+            Results: Record<string, { value: { ColumnNames: string[]; Values: string[][] } }>;
+          };
+          const table = Object.values(parsed.Results)[0].value;
+          resolve(table.Values[0][table.ColumnNames.indexOf('Model')]);
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function startWorker(configDir: string, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(__dirname, '..', 'worker', 'main.js'), '--config', configDir], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      if (d.toString().includes('worker ready')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`worker exited with ${code}: ${stderr.slice(-2000)}`)));
+  });
+}
+
+async function main(): Promise<void> {
+  const opts = new Command('demo')
+    .option('--keep', 'leave the dev server, emulator and worker running to explore in the Web UI')
+    .option('--job-seconds <n>', 'how long the emulated training job runs', '5')
+    .parse()
+    .opts<{ keep?: boolean; jobSeconds: string }>();
+  const t0 = Date.now();
+  const say = (line: string) => console.log(`[demo ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${line}`);
+  const stops: (() => Promise<void>)[] = [];
+  let worker: ChildProcess | undefined;
+  let ok = false;
+  try {
+    say('starting the Temporal dev server');
+    const temporal: TemporalServerHandle = await startTemporalServer({ log: (l) => say(`  ${l}`) });
+    stops.push(() => temporal.stop());
+    say(`Temporal at ${temporal.address}${temporal.uiUrl ? `, Web UI ${temporal.uiUrl}` : ''}`);
+
+    say('starting the ML Studio (classic) emulator and Azurite');
+    const emu = await startEmulator({ jobs: { runningMs: Math.round(Number(opts.jobSeconds) * 1000) } });
+    stops.push(() => emu.close());
+    const work = await mkdtemp(join(tmpdir(), 'ml-retrain-demo-'));
+    const configDir = join(work, 'adf');
+    await emu.writeConfig(configDir);
+    await mkdir(join(configDir, 'pipeline'), { recursive: true });
+    await writeFile(
+      join(configDir, 'pipeline', 'RetrainAndUpdateDemo.json'),
+      JSON.stringify(demoPipeline(emu.ids.trainedModelName), null, 2),
+    );
+    say(`emulator at ${emu.url}; ADF folder written to ${configDir}`);
+
+    const blob = BlobServiceClient.fromConnectionString(emu.storage.connectionString);
+    const container = blob.getContainerClient('azuremltesting');
+    await container.createIfNotExists();
+    await container.getBlockBlobClient('input/train.csv').upload(TRAINING_CSV, Buffer.byteLength(TRAINING_CSV));
+    say('uploaded training data to azuremltesting/input/train.csv');
+
+    const before = emu.inspect().liveModels;
+    say('starting a worker process');
+    worker = await startWorker(configDir, {
+      ...process.env,
+      ...emu.env,
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_NAMESPACE: temporal.namespace,
+    });
+
+    const connection = await Connection.connect({ address: temporal.address });
+    stops.push(() => connection.close());
+    const client = new Client({ connection, namespace: temporal.namespace });
+    const { input, warnings } = await loadPipeline(configDir, 'RetrainAndUpdateDemo');
+    for (const w of warnings) say(`warning: ${w}`);
+    input.options = { pollIntervalSeconds: 1 };
+    const handle = await startRetrain(client, input, { taskQueue: 'ml-retrain' }, say);
+    const link = temporal.uiUrl
+      ? `${temporal.uiUrl}/namespaces/${temporal.namespace}/workflows/${encodeURIComponent(handle.workflowId)}`
+      : undefined;
+    say(`started workflow ${handle.workflowId}`);
+    try {
+      const result = await followRun(handle, (l) => say(`  ${l}`));
+      printResult(result, (l) => say(l));
+      const history = await handle.fetchHistory();
+      say(`workflow history: ${history.events?.length ?? 0} events`);
+
+      say('scoring against each service, as a user would:');
+      const classic = await score(emu.urls.classicScore, apiKeyOf(emu, 'classicScoringEndpoint'), emu.caFile);
+      const arm = await score(emu.urls.armScore, apiKeyOf(emu, 'updatableScoringEndpoint2'), emu.caFile);
+      for (const [name, model] of [
+        ['classic endpoint (classicScoringEndpoint)', classic],
+        ['ARM web service (updatableScoringEndpoint2)', arm],
+      ]) {
+        say(
+          `  ${name}: scored with model from job ${model}${model === result.jobId ? ' = the new model' : ' (NOT the new model)'}`,
+        );
+      }
+      say(`  models before the run: ${JSON.stringify(Object.values(before))}`);
+      ok = classic === result.jobId && arm === result.jobId;
+    } catch (e) {
+      const cause = rootCause(e);
+      say(`run failed: ${cause.type ? `${cause.type}: ` : ''}${cause.message}`);
+    }
+    if (link) say(`Web UI: ${link}`);
+    say(ok ? 'demo succeeded' : 'demo FAILED');
+    if (opts.keep) {
+      say('--keep: everything stays up; press Ctrl-C to stop');
+      say(
+        `  TEMPORAL_ADDRESS=${temporal.address} npx retrain run --config ${configDir} --pipeline RetrainAndUpdateDemo`,
+      );
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+    }
+  } finally {
+    if (worker && worker.exitCode === null) {
+      const exited = new Promise((r) => worker!.once('exit', r));
+      worker.kill('SIGTERM');
+      await exited;
+    }
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    say(`stopped everything (wall time ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  if (!ok) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
