@@ -166,13 +166,16 @@ async function main(): Promise<void> {
       ...emu.env,
       TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_NAMESPACE: temporal.namespace,
+      // The emulator provisions in ~1.5 s; the production default (5 s) would only make the demo wait.
+      ML_ARM_POLL_INTERVAL_MS: '500',
     });
 
     const connection = await Connection.connect({ address: temporal.address });
     stops.push(() => connection.close());
     const client = new Client({ connection, namespace: temporal.namespace });
     const { input, warnings } = await loadPipeline(configDir, 'RetrainAndUpdateDemo');
-    for (const w of warnings) say(`warning: ${w}`);
+    // The seed depends on 'amlbeGetilearner' for 'amlBEGetilearner': accepted as ADF does, with a note.
+    for (const w of warnings) say(`note: ${w}`);
     input.options = { pollIntervalSeconds: 1 };
     const handle = await startRetrain(client, input, { taskQueue: 'ml-retrain' }, say);
     const link = temporal.uiUrl

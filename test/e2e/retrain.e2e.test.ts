@@ -3,7 +3,8 @@
  * management, ARM, Entra) over Azurite. Every assertion about the outside world comes from the emulator's
  * inspection and request log, not from the code under test.
  */
-import { mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -293,6 +294,106 @@ describe('retrainAndUpdate end to end on the emulator', () => {
     expect((await h.describe()).status.name).toBe('CANCELLED');
     await new Promise((r) => setTimeout(r, 500));
     expect(emu.inspect().updates.length).toBe(before);
+  });
+
+  /** The `retrain` CLI as a user runs it: a separate process, exit code and output. */
+  function cli(args: string[]): Promise<{ code: number; out: string }> {
+    const bin = join(__dirname, '..', '..', 'dist', 'client', 'cli.js');
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [bin, ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('exit', (code) => resolve({ code: code ?? 1, out }));
+    });
+  }
+
+  async function writePipeline(name: string, i: RetrainAndUpdateInput): Promise<void> {
+    const ref = (n: string) => ({ referenceName: n, type: 'LinkedServiceReference' });
+    const file = (f: { linkedServiceName: string; filePath: string }) => ({
+      LinkedServiceName: ref(f.linkedServiceName),
+      FilePath: f.filePath,
+    });
+    const map = (m: Record<string, { linkedServiceName: string; filePath: string }> = {}) =>
+      Object.fromEntries(Object.entries(m).map(([k, v]) => [k, file(v)]));
+    await mkdir(join(configDir, 'pipeline'), { recursive: true });
+    await writeFile(
+      join(configDir, 'pipeline', `${name}.json`),
+      JSON.stringify({
+        name,
+        properties: {
+          activities: [
+            {
+              name: i.training.activityName,
+              type: 'AzureMLBatchExecution',
+              linkedServiceName: ref(i.training.linkedServiceName),
+              typeProperties: {
+                webServiceInputs: map(i.training.webServiceInputs),
+                webServiceOutputs: map(i.training.webServiceOutputs),
+              },
+            },
+            ...i.updates.map((u) => ({
+              name: u.activityName,
+              type: 'AzureMLUpdateResource',
+              linkedServiceName: ref(u.linkedServiceName),
+              typeProperties: {
+                trainedModelName: u.trainedModelName,
+                trainedModelLinkedServiceName: ref(u.trainedModelLinkedServiceName ?? 'StorageLinkedService'),
+                trainedModelFilePath: u.trainedModelFilePath ?? i.training.webServiceOutputs!.output1.filePath,
+              },
+              dependsOn: [{ activity: i.training.activityName, dependencyConditions: ['Succeeded'] }],
+            })),
+          ],
+        },
+      }),
+    );
+  }
+
+  test('when `retrain run` runs a pipeline that succeeds, then it prints progress and the result and exits 0', async () => {
+    await writePipeline('CliOk', input());
+    // Long enough for the CLI's once-a-second progress poll to see the job running.
+    emu.setJobFaults({ slowNext: { count: 1, extraMs: 2500 } });
+    const r = await cli([
+      'run',
+      '--config',
+      configDir,
+      '--pipeline',
+      'CliOk',
+      '--task-queue',
+      mainQueue,
+      '--poll-seconds',
+      '0.1',
+    ]);
+    expect(r.out).toMatch(/started retrain-CliOk-\d{8}T\d{6}Z/);
+    expect(r.out).toMatch(/\] Training · BES job [0-9a-f]{32}/);
+    expect(r.out).toMatch(/updated: +amlUpdateClassic → classicScoringEndpoint \(classic\)/);
+    expect(r.out).toContain('run succeeded');
+    expect(r.code).toBe(0);
+  });
+
+  test('when `retrain run` runs a pipeline whose job fails, then it prints the failure type and BES Details and exits 1', async () => {
+    await writePipeline('CliFail', input());
+    emu.setJobFaults({ failNext: { count: 1, details: 'Error 0001: Column names not found' } });
+    const r = await cli([
+      'run',
+      '--config',
+      configDir,
+      '--pipeline',
+      'CliFail',
+      '--task-queue',
+      mainQueue,
+      '--poll-seconds',
+      '0.1',
+    ]);
+    expect(r.out).toContain('run failed: BesJobFailed:');
+    expect(r.out).toContain('Error 0001: Column names not found');
+    expect(r.code).toBe(1);
+  });
+
+  test('when `retrain run` names a pipeline that does not exist, then it says so in one line and exits 1', async () => {
+    const r = await cli(['run', '--config', configDir, '--pipeline', 'NoSuchPipeline']);
+    expect(r.out.trim()).toMatch(/^error: pipeline 'NoSuchPipeline' not found in .*pipeline$/);
+    expect(r.code).toBe(1);
   });
 
   test('when the histories of every run above are fetched, then no secret appears in them', async () => {
