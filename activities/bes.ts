@@ -84,6 +84,16 @@ function fieldForBesError(step: BatchExecutionStep, code: string | undefined, ta
   return 'typeProperties';
 }
 
+/** One BES call with the linked service's key, cancellable through the activity's signal. */
+function besCall(
+  deps: ActivityDeps,
+  ls: AzureMLLinkedService,
+  ctx: CallContext,
+  call: { method: 'GET' | 'POST' | 'DELETE'; url: string; body?: unknown; abortSignal?: AbortSignal },
+): Promise<HttpResult> {
+  return send(deps.httpClient, { ...call, headers: authHeader(ls), timeoutMs: deps.settings.requestTimeoutMs }, ctx);
+}
+
 export async function getJobStatus(
   deps: ActivityDeps,
   ls: AzureMLLinkedService,
@@ -91,22 +101,12 @@ export async function getJobStatus(
   abortSignal?: AbortSignal,
 ): Promise<BesJobStatus> {
   const ctx = ctxFor(ls, `BES status of job ${jobId}`);
-  const res = await send(
-    deps.httpClient,
-    {
-      method: 'GET',
-      url: besUrls(ls.mlEndpoint).job(jobId),
-      headers: authHeader(ls),
-      abortSignal,
-      timeoutMs: deps.settings.requestTimeoutMs,
-    },
-    ctx,
-  );
+  const res = await besCall(deps, ls, ctx, { method: 'GET', url: besUrls(ls.mlEndpoint).job(jobId), abortSignal });
   return parseJobStatus(ensureOk(res, ctx), ctx);
 }
 
 export function createBesActivities(deps: ActivityDeps) {
-  async function buildRequest(step: BatchExecutionStep): Promise<Record<string, unknown>> {
+  function buildRequest(step: BatchExecutionStep): Record<string, unknown> {
     const refs = (files: BatchExecutionStep['webServiceInputs']) => {
       if (!files || Object.keys(files).length === 0) return undefined;
       const out: Record<string, BesBlobRef> = {};
@@ -115,11 +115,11 @@ export function createBesActivities(deps: ActivityDeps) {
       }
       return out;
     };
-    return Promise.resolve({
+    return {
       Inputs: refs(step.webServiceInputs) ?? {},
       Outputs: refs(step.webServiceOutputs) ?? null,
       GlobalParameters: step.globalParameters ?? {},
-    });
+    };
   }
 
   return {
@@ -148,18 +148,12 @@ export function createBesActivities(deps: ActivityDeps) {
         }
       }
       const ctx = ctxFor(ls, `BES submit (activity '${step.activityName}')`);
-      const res = await send(
-        deps.httpClient,
-        {
-          method: 'POST',
-          url: besUrls(ls.mlEndpoint).jobs,
-          headers: authHeader(ls),
-          body: await buildRequest(step),
-          abortSignal: act.cancellationSignal,
-          timeoutMs: deps.settings.requestTimeoutMs,
-        },
-        ctx,
-      );
+      const res = await besCall(deps, ls, ctx, {
+        method: 'POST',
+        url: besUrls(ls.mlEndpoint).jobs,
+        body: buildRequest(step),
+        abortSignal: act.cancellationSignal,
+      });
       if (res.status === 400) {
         const err = parseErrorBody(res);
         const d = err.details?.[0];
@@ -192,17 +186,11 @@ export function createBesActivities(deps: ActivityDeps) {
       const act = Context.current();
       const ls = deps.azureML(linkedServiceName);
       const ctx = ctxFor(ls, `BES start of job ${jobId}`);
-      const res = await send(
-        deps.httpClient,
-        {
-          method: 'POST',
-          url: besUrls(ls.mlEndpoint).start(jobId),
-          headers: authHeader(ls),
-          abortSignal: act.cancellationSignal,
-          timeoutMs: deps.settings.requestTimeoutMs,
-        },
-        ctx,
-      );
+      const res = await besCall(deps, ls, ctx, {
+        method: 'POST',
+        url: besUrls(ls.mlEndpoint).start(jobId),
+        abortSignal: act.cancellationSignal,
+      });
       if (res.status >= 200 && res.status < 300) return { started: true };
       if (res.status === 400) {
         // A retried start after a lost 204: the job already runs. Anything else is a real refusal.
@@ -258,17 +246,11 @@ export function createBesActivities(deps: ActivityDeps) {
       const act = Context.current();
       const ls = deps.azureML(linkedServiceName);
       const ctx = ctxFor(ls, `BES cancel of job ${jobId}`);
-      const res = await send(
-        deps.httpClient,
-        {
-          method: 'DELETE',
-          url: besUrls(ls.mlEndpoint).job(jobId),
-          headers: authHeader(ls),
-          abortSignal: act.cancellationSignal,
-          timeoutMs: deps.settings.requestTimeoutMs,
-        },
-        ctx,
-      );
+      const res = await besCall(deps, ls, ctx, {
+        method: 'DELETE',
+        url: besUrls(ls.mlEndpoint).job(jobId),
+        abortSignal: act.cancellationSignal,
+      });
       if (res.status === 404) return;
       ensureOk(res, ctx);
       act.log.info('BES job cancelled', { jobId });

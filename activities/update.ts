@@ -55,6 +55,20 @@ function resourceNotFound(ls: AzureMLLinkedService, name: string, available: str
   });
 }
 
+function updateContext(
+  what: string,
+  ls: AzureMLLinkedService,
+  input: UpdateServiceInput,
+  authField: string,
+): CallContext {
+  return {
+    operation: `${what} (activity '${input.step.activityName}')`,
+    linkedServiceName: ls.name,
+    authField,
+    urlField: 'updateResourceEndpoint',
+  };
+}
+
 interface ClassicResource {
   Name: string;
   Location?: { BaseLocation?: string; RelativeLocation?: string };
@@ -68,12 +82,7 @@ async function updateClassic(
 ): Promise<UpdateResult> {
   const act = Context.current();
   const endpoint = ls.updateResourceEndpoint!;
-  const ctx: CallContext = {
-    operation: `classic endpoint update (activity '${input.step.activityName}')`,
-    linkedServiceName: ls.name,
-    authField: 'apiKey',
-    urlField: 'updateResourceEndpoint',
-  };
+  const ctx = updateContext('classic endpoint update', ls, input, 'apiKey');
   const auth = { Authorization: `Bearer ${ls.apiKey.reveal()}` };
   const modelUrl = `${loc.baseLocation}${loc.relativeLocation}`;
   const read = async (): Promise<ClassicResource[]> => {
@@ -179,12 +188,7 @@ async function updateArm(
 ): Promise<UpdateResult> {
   const act = Context.current();
   const resourceUrl = ls.updateResourceEndpoint!;
-  const ctx: CallContext = {
-    operation: `ARM web service update (activity '${input.step.activityName}')`,
-    linkedServiceName: ls.name,
-    authField: 'servicePrincipalId/servicePrincipalKey/tenant',
-    urlField: 'updateResourceEndpoint',
-  };
+  const ctx = updateContext('ARM web service update', ls, input, 'servicePrincipalId/servicePrincipalKey/tenant');
   const policies: PipelinePolicy[] = [
     bearerTokenAuthenticationPolicy({ credential: deps.credentialFor(ls), scopes: deps.settings.armScope }),
   ];
