@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import { startTemporalServer } from '../infra/temporal-server';
 import { startAzurite } from '../emulator/azurite';
 import { CA_DIR_ENV, writeCaDir } from '../emulator/tls';
@@ -42,6 +43,21 @@ async function main(): Promise<number> {
 
     const outDir = join(root, 'test-output');
     await mkdir(outDir, { recursive: true });
+    // One workflow bundle for every test file, from the TypeScript sources (never a stale dist/ build).
+    const bundleFile = join(work, 'workflow-bundle.js');
+    const { code: bundle } = await bundleWorkflowCode({
+      workflowsPath: join(root, 'workflows', 'index.ts'),
+      logger: {
+        trace: () => undefined,
+        debug: () => undefined,
+        info: () => undefined,
+        warn: log,
+        error: log,
+        log: () => undefined,
+      },
+    });
+    await writeFile(bundleFile, bundle);
+    log('workflow bundle built from workflows/');
     const jsonFile = join(outDir, 'jest-results.json');
     await rm(jsonFile, { force: true });
     const code = await new Promise<number>((resolve) => {
@@ -60,7 +76,7 @@ async function main(): Promise<number> {
             [CA_DIR_ENV]: caDir,
             ML_TEST_AZURITE_CONNECTION_STRING: azurite.connectionString,
             ML_TEST_OUTPUT_DIR: outDir,
-            ML_TEST_WORKFLOW_BUNDLE: join(root, 'dist', 'workflow-bundle.js'),
+            ML_TEST_WORKFLOW_BUNDLE: bundleFile,
           },
         },
       );
