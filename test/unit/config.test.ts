@@ -1,22 +1,16 @@
-import { mkdtemp, mkdir, writeFile, readFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadAdfConfig, parseLinkedService } from '../../config/adf';
 import { mapPipeline } from '../../config/pipeline';
 
-const seedPath = join(__dirname, '..', '..', '..', 'shared', 'seeds', 'update-machine-learning-models.md');
-
-/** The JSON blocks of the seed document, by the name they carry. */
+/** The seed document's JSON, copied verbatim into an ADF git-layout folder (test/fixtures/seed). */
+const seedDir = join(__dirname, '..', 'fixtures', 'seed');
 async function seedJson(): Promise<Record<string, unknown>> {
-  const md = await readFile(seedPath, 'utf8');
   const out: Record<string, unknown> = {};
-  for (const m of md.matchAll(/```json\s*\n([\s\S]*?)```/gi)) {
-    try {
-      // The seed's mlEndpoint sample contains a literal tab inside a string.
-      const v = JSON.parse(m[1].replace(/\t/g, '')) as { name?: string };
-      if (v.name) out[v.name] = v;
-    } catch {
-      // Snippets that are not whole documents.
+  for (const kind of ['linkedService', 'pipeline']) {
+    for (const f of await readdir(join(seedDir, kind))) {
+      out[f.replace(/\.json$/, '')] = JSON.parse(await readFile(join(seedDir, kind, f), 'utf8'));
     }
   }
   return out;
@@ -120,6 +114,15 @@ describe('linked services', () => {
     expect((err as ConfigError).problems).toHaveLength(2);
     expect((err as ConfigError).message).toContain('a.json: not valid JSON');
     expect((err as ConfigError).message).toContain('b.json: $.properties.typeProperties.mlEndpoint: is required');
+  });
+
+  test('when the seed folder is loaded as a whole, then its three linked services are there', async () => {
+    const config = await loadAdfConfig(seedDir);
+    expect([...config.linkedServices.values()].map((l) => l.name).sort()).toEqual([
+      'StorageLinkedService',
+      'trainingEndpoint',
+      'updatableScoringEndpoint2',
+    ]);
   });
 
   test('when the folder has no linkedService directory, then the error says what layout is expected', async () => {
