@@ -164,6 +164,16 @@ function isAuthenticationError(err: unknown): err is AuthenticationErrorLike {
   return typeof err === 'object' && err !== null && (err as { name?: string }).name === 'AuthenticationError';
 }
 
+/** Node's codes for a certificate chain that does not verify or does not match the host. */
+const TLS_TRUST_ERRORS = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /** Map a thrown error (network, abort, token acquisition) to a failure. Never uses instanceof: realms differ. */
 export function failureFromError(err: unknown, ctx: CallContext): ApplicationFailure | Error {
   if (err instanceof ApplicationFailure) return err;
@@ -197,6 +207,16 @@ export function failureFromError(err: unknown, ctx: CallContext): ApplicationFai
       return ApplicationFailure.create({
         type: err.statusCode === 429 || err.statusCode >= 500 ? FailureType.Throttled : FailureType.ServiceError,
         message: `${ctx.operation} for linked service '${ctx.linkedServiceName}' failed: ${err.statusCode} ${err.code ?? ''}`,
+      });
+    }
+    if (err.code && TLS_TRUST_ERRORS.has(err.code)) {
+      // Retrying cannot fix an untrusted certificate: say what to configure instead.
+      return ApplicationFailure.create({
+        type: FailureType.ConfigError,
+        nonRetryable: true,
+        message:
+          `${ctx.operation} for linked service '${ctx.linkedServiceName}': the server's TLS certificate is not trusted ` +
+          `(${err.code}); check field '${ctx.urlField}', or give the worker the CA through NODE_EXTRA_CA_CERTS`,
       });
     }
     return ApplicationFailure.create({

@@ -6,7 +6,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { HttpClient, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
-import { createHttpHeaders } from '@azure/core-rest-pipeline';
+import { createHttpHeaders, RestError } from '@azure/core-rest-pipeline';
 import { createBesActivities } from '../../activities/bes';
 import type { ActivityDeps } from '../../activities/deps';
 import { DEFAULT_ACTIVITY_SETTINGS } from '../../activities/deps';
@@ -153,6 +153,20 @@ describe('BES activities', () => {
     expect(err).toMatchObject({ type: FailureType.Unauthorized, nonRetryable: true });
     expect((err as Error).message).toContain("linked service 'trainingEndpoint'");
     expect((err as Error).message).toContain("field 'apiKey'");
+  });
+
+  test('when the server certificate is not trusted, then the failure is final and says how to trust it', async () => {
+    const http: HttpClient = {
+      sendRequest: async () => {
+        throw new RestError('unable to verify the first certificate', { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+      },
+    };
+    const err = await new MockActivityEnvironment(undefined, { logger: quiet })
+      .run(createBesActivities(deps(http)).submitTrainingJob, { step })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ type: FailureType.ConfigError, nonRetryable: true });
+    expect((err as Error).message).toContain('NODE_EXTRA_CA_CERTS');
+    expect((err as Error).message).toContain("field 'mlEndpoint'");
   });
 
   test('when a retried start finds the job already running, then it counts as started', async () => {
