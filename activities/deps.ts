@@ -1,6 +1,7 @@
 import type { HttpClient } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/core-auth';
 import type { AzureMLLinkedService, StorageLinkedService } from '../config/adf';
+import type { PipelineSource } from './pipeline';
 import type { StorageAccess } from './storage';
 
 /** Everything activities need from the outside world. The worker builds the real ones; tests pass fakes. */
@@ -13,6 +14,13 @@ export interface ActivityDeps {
   credentialFor(ls: AzureMLLinkedService): TokenCredential;
   httpClient: HttpClient;
   settings: ActivitySettings;
+  /** Pipeline definitions from the worker's ADF folder; absent on a worker without one (runPipeline then fails). */
+  pipelines?: PipelineSource;
+  /**
+   * Runs before every activity: the worker resolves AzureKeyVaultSecret values here (cached), so secrets are read
+   * when an activity runs, as ADF does, and never enter workflow code.
+   */
+  beforeActivity?(): Promise<void>;
 }
 
 export interface ActivitySettings {

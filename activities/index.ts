@@ -4,15 +4,31 @@ import { createModelActivities } from './model';
 import { createUpdateActivities } from './update';
 
 export type { ActivityDeps, ActivitySettings } from './deps';
+export type { PipelineActivities, PipelineSource } from './pipeline';
+export { createPipelineActivities } from './pipeline';
 export { DEFAULT_ACTIVITY_SETTINGS } from './deps';
 
 /** All activities, bound to their dependencies. Workflows import this module as a type only. */
 export function createActivities(deps: ActivityDeps) {
-  return {
+  return withBeforeHook(deps, {
     ...createBesActivities(deps),
     ...createModelActivities(deps),
     ...createUpdateActivities(deps),
-  };
+  });
+}
+
+/** Run `deps.beforeActivity` (Key Vault secret resolution) before each activity, keeping every signature. */
+function withBeforeHook<T extends Record<string, (input: never) => Promise<unknown>>>(deps: ActivityDeps, acts: T): T {
+  if (!deps.beforeActivity) return acts;
+  const hook = () => deps.beforeActivity!();
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(acts)) {
+    out[name] = async (input: never) => {
+      await hook();
+      return fn(input);
+    };
+  }
+  return out as T;
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -53,14 +53,35 @@ function isPathStyle(url: URL): boolean {
   return /^(\d+\.\d+\.\d+\.\d+|localhost|\[[0-9a-f:]+\])$/i.test(url.hostname) || url.port === '10000';
 }
 
+/**
+ * The connection string to use: ADF's `accountKey` (often an AzureKeyVaultSecret) completes a connection string that
+ * has no key. Holds a secret: on the wire only.
+ */
+export function effectiveConnectionString(ls: StorageLinkedService): string | undefined {
+  if (!ls.connectionString) return undefined;
+  const cs = ls.connectionString.reveal().replace(/;+\s*$/, '');
+  if (ls.accountKey && !/(^|;)\s*AccountKey=/i.test(cs)) return `${cs};AccountKey=${ls.accountKey.reveal()}`;
+  return cs;
+}
+
+/** The SAS URI to use: ADF's `sasToken` completes a `sasUri` that has no query. Holds a secret. */
+export function effectiveSasUri(ls: StorageLinkedService): string | undefined {
+  if (!ls.sasUri) return undefined;
+  const uri = ls.sasUri.reveal();
+  if (ls.sasToken && !uri.includes('?')) return `${uri}?${ls.sasToken.reveal().replace(/^\?/, '')}`;
+  return uri;
+}
+
 export function createStorageAccess(ls: StorageLinkedService): StorageAccess {
   let serviceUrl: string;
   let sharedKey: StorageSharedKeyCredential | undefined;
   let linkedSas: string | undefined;
-  if (ls.connectionString) {
+  const connectionString = effectiveConnectionString(ls);
+  const sasUri = effectiveSasUri(ls);
+  if (connectionString) {
     let client: BlobServiceClient;
     try {
-      client = BlobServiceClient.fromConnectionString(ls.connectionString.reveal());
+      client = BlobServiceClient.fromConnectionString(connectionString);
     } catch (e) {
       throw ApplicationFailure.create({
         type: FailureType.ConfigError,
@@ -71,10 +92,10 @@ export function createStorageAccess(ls: StorageLinkedService): StorageAccess {
     serviceUrl = withSlash(client.url.split('?')[0]);
     const cred = client.credential as Partial<StorageSharedKeyCredential>;
     if (typeof cred.computeHMACSHA256 === 'function') sharedKey = client.credential as StorageSharedKeyCredential;
-    const sas = /SharedAccessSignature=([^;]+)/i.exec(ls.connectionString.reveal());
+    const sas = /SharedAccessSignature=([^;]+)/i.exec(connectionString);
     if (sas) linkedSas = `?${sas[1].replace(/^\?/, '')}`;
-  } else if (ls.sasUri) {
-    const url = new URL(ls.sasUri.reveal());
+  } else if (sasUri) {
+    const url = new URL(sasUri);
     linkedSas = url.search;
     const segments = url.pathname.split('/').filter(Boolean);
     serviceUrl = withSlash(isPathStyle(url) && segments[0] ? `${url.origin}/${segments[0]}` : url.origin);
@@ -129,8 +150,8 @@ export function createStorageAccess(ls: StorageLinkedService): StorageAccess {
     readSas,
     besBlobRef(filePath) {
       const loc = location(filePath);
-      if (ls.connectionString && sharedKey) {
-        return { ConnectionString: ls.connectionString.reveal(), RelativeLocation: loc.relativeLocation };
+      if (connectionString && sharedKey) {
+        return { ConnectionString: connectionString, RelativeLocation: loc.relativeLocation };
       }
       return {
         ConnectionString: null,

@@ -39,6 +39,16 @@ export const FailureType = {
   ArmOperationFailed: 'ArmOperationFailed',
   /** After the update, the service did not point at the new model. */
   UpdateNotApplied: 'UpdateNotApplied',
+  /** A pipeline run ended Failed by ADF's leaf rule; the cause is the failed activity's own failure. */
+  PipelineFailed: 'PipelineFailed',
+  /** A `Fail` activity ran: its errorCode is in details, its message is the user's. */
+  FailActivity: 'FailActivity',
+  /** One attempt of an ADF activity exceeded its `policy.timeout`. */
+  ActivityTimedOut: 'ActivityTimedOut',
+  /** An ADF expression could not be evaluated (e.g. it reads the output of an activity that was skipped). */
+  ExpressionError: 'ExpressionError',
+  /** Key Vault refused or does not have a secret a linked service references (AzureKeyVaultSecret). */
+  KeyVaultError: 'KeyVaultError',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -58,4 +68,8 @@ export const NON_RETRYABLE_FAILURES: string[] = [
   FailureType.TrainedModelEmpty,
   FailureType.TrainedModelResourceNotFound,
   FailureType.ArmOperationFailed,
+  FailureType.PipelineFailed,
+  FailureType.FailActivity,
+  FailureType.ExpressionError,
+  FailureType.KeyVaultError,
 ];

@@ -46,6 +46,18 @@ export interface RetrainOptions {
   searchAttributes?: boolean;
 }
 
+/** What the rerun of a reference run reuses: the recorded outcome of each activity of that run. */
+export interface RecoveryInput {
+  /** Workflow id of the reference run. */
+  referenceWorkflowId: string;
+  /** ADF RunId of the reference run; becomes `@pipeline().GroupId` ancestry (the new run keeps its GroupId). */
+  referenceRunId: string;
+  /** ADF run group: shared by a run and its reruns. */
+  groupId: string;
+  /** Reference run's activity outcomes (unmasked outputs: the engine's own record, not the status view). */
+  activities: Record<string, { status: ActivityRunStatus; output: unknown }>;
+}
+
 export interface RetrainAndUpdateInput {
   /** Shown in the Web UI and searchable as `Pipeline`. Default `retrainAndUpdate`. */
   pipeline?: string;
@@ -57,6 +69,8 @@ export interface RetrainAndUpdateInput {
   trainedModelOutput?: string;
   updates: UpdateResourceStep[];
   options?: RetrainOptions;
+  /** `retrain rerun --from-failure`: reuse what succeeded in the reference run. */
+  recovery?: RecoveryInput;
 }
 
 export type BesStatus = 'NotStarted' | 'Running' | 'Failed' | 'Cancelled' | 'Finished';
@@ -103,6 +117,45 @@ export interface UpdateStatus {
   error?: string;
 }
 
+/** ADF activity-run statuses (spec §3.2), plus `Queued` / `InProgress` while the run is live. */
+export type ActivityRunStatus = 'Queued' | 'InProgress' | 'Succeeded' | 'Failed' | 'Skipped' | 'Cancelled' | 'Inactive';
+
+/** ADF pipeline-run statuses as the status view reports them (`Queued`/`Canceling` are not observable here). */
+export type PipelineRunStatus = 'InProgress' | 'Succeeded' | 'Failed' | 'Cancelled';
+
+/** ADF's activity error shape (spec §1.1, §6.1). */
+export interface ActivityRunError {
+  /** ADF-style code: `2600` for a BES failure, the failure `type` otherwise, or a `Fail` activity's own code. */
+  errorCode: string;
+  message: string;
+  failureType: 'UserError' | 'SystemError';
+  /** The activity name. */
+  target: string;
+}
+
+/**
+ * One ADF activity run (spec §6.1). An activity retried by its `policy.retry` keeps one record whose `attempt`
+ * counts the ADF attempts; `input`/`output` are the evaluated values, replaced by the string `'**********'` when the
+ * activity has `secureInput`/`secureOutput`. Never holds secrets: typeProperties name linked services, not keys.
+ */
+export interface ActivityRunRecord {
+  activityName: string;
+  /** ADF type, e.g. `AzureMLBatchExecution`, `AzureMLUpdateResource`, `Wait`, `Fail`. */
+  activityType: string;
+  status: ActivityRunStatus;
+  /** ISO-8601 (workflow time), null until the activity starts. */
+  start: string | null;
+  end: string | null;
+  durationMs: number | null;
+  /** ADF attempt number (1-based) of the latest attempt; 0 when it never ran (Skipped, Inactive, Queued). */
+  attempt: number;
+  input: unknown;
+  output: unknown;
+  error: ActivityRunError | null;
+  /** True when this run reused the recorded output of a reference run (`rerun --from-failure`). */
+  reused?: boolean;
+}
+
 /** What the `status` query returns. */
 export interface RunStatus {
   pipeline: string;
@@ -114,6 +167,10 @@ export interface RunStatus {
   model: ModelRef | null;
   updates: Record<string, UpdateStatus>;
   error: string | null;
+  /** ADF pipeline-run status: follows the leaf rule (spec §3.3) once the run ends. */
+  runStatus: PipelineRunStatus;
+  /** One record per activity of the pipeline, in definition order. */
+  activityRuns: ActivityRunRecord[];
 }
 
 export interface RetrainAndUpdateResult {

@@ -15,6 +15,18 @@ export interface WorkerSettings {
   /** ML_MAX_CONCURRENT_ACTIVITIES, default 20. */
   maxConcurrentActivities: number;
   activity: ActivitySettings;
+  /**
+   * The worker's identity for Key Vault (AzureKeyVaultSecret), the counterpart of ADF's factory managed identity:
+   * a service principal from AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET when all three are set, else
+   * the managed identity (AZURE_CLIENT_ID selects a user-assigned one). ML_KEYVAULT_CACHE_SECONDS (default 300): how
+   * long a resolved secret is reused before it is read again.
+   */
+  keyVault: {
+    tenantId?: string;
+    clientId?: string;
+    clientSecret?: string;
+    cacheSeconds: number;
+  };
 }
 
 export class SettingsError extends Error {
@@ -39,6 +51,12 @@ export function loadWorkerSettings(
     taskQueue: overrides.taskQueue ?? env.TEMPORAL_TASK_QUEUE ?? 'ml-retrain',
     authorityHost: env.AZURE_AUTHORITY_HOST || undefined,
     maxConcurrentActivities: int(env, 'ML_MAX_CONCURRENT_ACTIVITIES', 20),
+    keyVault: {
+      tenantId: env.AZURE_TENANT_ID || undefined,
+      clientId: env.AZURE_CLIENT_ID || undefined,
+      clientSecret: env.AZURE_CLIENT_SECRET || undefined,
+      cacheSeconds: int(env, 'ML_KEYVAULT_CACHE_SECONDS', 300, 0),
+    },
     activity: {
       armScope: env.ML_ARM_SCOPE || DEFAULT_ACTIVITY_SETTINGS.armScope,
       sasTtlMinutes: int(env, 'ML_SAS_TTL_MINUTES', DEFAULT_ACTIVITY_SETTINGS.sasTtlMinutes),

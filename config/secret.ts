@@ -1,18 +1,49 @@
 import { inspect } from 'node:util';
 
+/** An `AzureKeyVaultSecret` reference (spec §2.3): resolved by the worker when activities run. */
+export interface KeyVaultRef {
+  /** Name of the AzureKeyVault linked service. */
+  store: string;
+  secretName: string;
+  /** Absent = the latest version, read at run time. */
+  secretVersion?: string;
+}
+
 /**
  * A secret value that cannot be printed by accident: `String(s)`, JSON and `console.log` all show a mask.
- * Call `reveal()` only at the point where the value goes onto the wire.
+ * Call `reveal()` only at the point where the value goes onto the wire. A Key Vault secret has no value until the
+ * worker resolves it; `reveal()` then throws the resolution failure (or says it was never resolved).
  */
 export class Secret {
-  readonly #value: string;
+  #value: string | undefined;
+  #error: Error | undefined;
+  readonly keyVault?: KeyVaultRef;
 
-  constructor(value: string) {
-    this.#value = value;
+  constructor(value: string | KeyVaultRef) {
+    if (typeof value === 'string') this.#value = value;
+    else this.keyVault = value;
   }
 
   reveal(): string {
-    return this.#value;
+    if (this.#value !== undefined) return this.#value;
+    throw (
+      this.#error ??
+      new Error(
+        `Key Vault secret '${this.keyVault?.secretName}' (store '${this.keyVault?.store}') has not been resolved yet`,
+      )
+    );
+  }
+
+  /** Set by the worker's Key Vault resolver. */
+  resolved(value: string): void {
+    this.#value = value;
+    this.#error = undefined;
+  }
+
+  /** Set by the worker's Key Vault resolver when the vault refused; `reveal()` throws this error. */
+  failed(error: Error): void {
+    this.#value = undefined;
+    this.#error = error;
   }
 
   toString(): string {

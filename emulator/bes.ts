@@ -220,7 +220,7 @@ export function createBesHandlers(emu: EmulatorContext, jobs: JobEngine) {
         });
       }
       const allowed = port.kind === 'model' ? MODEL_EXTENSIONS : DATASET_EXTENSIONS;
-      if (!allowed.includes(extensionOf(target.blobName))) {
+      if (emu.opts.jobs.checkOutputExtensions && !allowed.includes(extensionOf(target.blobName))) {
         return badArgument(ctx, extensionError(port, `${target.container}/${target.blobName}`));
       }
       outputs[port.name] = {

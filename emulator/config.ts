@@ -69,6 +69,43 @@ export function buildLinkedServices(i: LinkedServiceInputs): Record<string, AdfL
   };
 }
 
+/**
+ * The same linked services with every key in the emulated Key Vault: an `AzureKeyVault` linked service `keyVault`
+ * and `AzureKeyVaultSecret` references (the storage account key as ADF's `accountKey` beside a key-less connection
+ * string). `put` stores a secret in the vault and returns its name.
+ */
+export function buildKeyVaultLinkedServices(
+  i: LinkedServiceInputs,
+  vaultUrl: string,
+  put: (name: string, value: string) => string,
+): Record<string, AdfLinkedServiceJson> {
+  const plain = buildLinkedServices(i);
+  const ref = (name: string, value: string) => ({
+    type: 'AzureKeyVaultSecret',
+    store: { referenceName: 'keyVault', type: 'LinkedServiceReference' },
+    secretName: put(name, value),
+  });
+  const tp = (n: string) => plain[n].properties.typeProperties;
+  tp('trainingEndpoint').apiKey = ref('trainingEndpoint-apiKey', i.trainingKey);
+  tp('classicScoringEndpoint').apiKey = ref('classicScoringEndpoint-apiKey', i.classicRetrainKey);
+  tp('updatableScoringEndpoint2').apiKey = ref('updatableScoringEndpoint2-apiKey', i.armKey);
+  tp('updatableScoringEndpoint2').servicePrincipalKey = ref('updatableScoringEndpoint2-spKey', i.clientSecret);
+  const key = /AccountKey=([^;]+)/.exec(i.storageConnectionString)?.[1] ?? '';
+  plain.StorageLinkedService = linkedService(
+    'StorageLinkedService',
+    'AzureBlobStorage',
+    {
+      connectionString: i.storageConnectionString.replace(/AccountKey=[^;]+;?/, '').replace(/;$/, ''),
+      accountKey: ref('storage-accountKey', key),
+    },
+    'Azurite blob storage; the account key is in Key Vault.',
+  );
+  return {
+    keyVault: linkedService('keyVault', 'AzureKeyVault', { baseUrl: vaultUrl }, 'The emulated Key Vault.'),
+    ...plain,
+  };
+}
+
 function envLine(key: string, value: string): string {
   return /^[\w@%+=:,./-]*$/.test(value) ? `${key}=${value}` : `${key}="${value.replace(/(["\\$`])/g, '\\$1')}"`;
 }

@@ -12,6 +12,7 @@ export interface ResolvedOptions {
     metrics: Record<string, number>;
     inputBlobCheck: 'run' | 'submit';
     checkInputExtensions: boolean;
+    checkOutputExtensions: boolean;
   };
   classic: {
     activationDelayMs: number;

@@ -11,10 +11,12 @@ import { accountFromConnectionString, startAzurite } from './azurite';
 import { createBesHandlers } from './bes';
 import { buildIlearner, readOnlySas, writeBlob } from './blobs';
 import { classicTarget, createClassicHandlers } from './classic';
-import { buildLinkedServices, writeConfigDir } from './config';
+import { buildKeyVaultLinkedServices, buildLinkedServices, writeConfigDir } from './config';
 import type { EmulatorContext, ResolvedOptions } from './context';
 import { jobFaultState } from './context';
 import { createEntraHandlers } from './entra';
+import type { VaultSecret } from './keyvault';
+import { createKeyVaultHandlers, putSecret } from './keyvault';
 import { FaultEngine } from './faults';
 import { JobEngine, toEmulatedJob } from './jobs';
 import { allLiveModels, scheduleActivation } from './models';
@@ -41,6 +43,7 @@ function resolveOptions(o: EmulatorOptions): ResolvedOptions {
       metrics: o.jobs?.metrics ?? { AUC: 0.91, Accuracy: 0.87 },
       inputBlobCheck: o.jobs?.inputBlobCheck ?? 'run',
       checkInputExtensions: o.jobs?.checkInputExtensions ?? true,
+      checkOutputExtensions: o.jobs?.checkOutputExtensions ?? true,
     },
     classic: {
       activationDelayMs: o.classic?.activationDelayMs ?? 0,
@@ -109,7 +112,9 @@ async function listen(server: Server, port: number): Promise<number> {
 export async function startEmulator(options: EmulatorOptions = {}): Promise<EmulatorHandle> {
   const opts = resolveOptions(options);
   const seed = options.seed ?? randomSeed();
-  const ids = new IdSource(options.seed);
+  // A restart on a saved state must not hand out the ids of its first life again (the seed's stream would start
+  // over: a new job could get the training service's id, an ARM operation an old operation's id): random ids then.
+  const ids = new IdSource(options.stateDir && StateStore.load(options.stateDir) ? undefined : options.seed);
   const names = topologyNames(options);
 
   const cleanups: (() => Promise<void>)[] = [];
@@ -224,6 +229,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       emu.jobFaults = jobFaultState(o);
     };
 
+    const vault = new Map<string, VaultSecret>();
+    for (const [name, value] of Object.entries(options.keyVault?.secrets ?? {}))
+      putSecret(vault, name, value, emu.now());
+
     handler = createRequestHandler({
       baseUrl: () => baseUrl,
       handlers: {
@@ -231,6 +240,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         classic: createClassicHandlers(emu),
         arm: createArmHandlers(emu),
         entra: createEntraHandlers(emu),
+        keyVault: createKeyVaultHandlers(emu, vault),
       },
       faults,
       admin: { inspect, setFaults, setJobFaults, describeFaults: () => faults.describe() },
@@ -266,7 +276,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       armBes: `${baseUrl}/subscriptions/${subNoDashes}/services/${arm.runtimeId}`,
     };
     const keys = (sid: string) => ({ ...svc(sid).keys });
-    const linkedServices = buildLinkedServices({
+    const linkedInputs = {
       urls,
       trainingKey: svc(t.trainingServiceId).keys.primary,
       classicRetrainKey: svc(retrainEp.serviceId).keys.primary,
@@ -275,7 +285,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       clientId: idn.clientId,
       clientSecret: idn.clientSecret,
       storageConnectionString: storage.connectionString,
-    });
+    };
+    const linkedServices = buildLinkedServices(linkedInputs);
     const env = { AZURE_AUTHORITY_HOST: baseUrl, NODE_EXTRA_CA_CERTS: caFile };
 
     let closing: Promise<void> | null = null;
@@ -319,8 +330,19 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       inspect,
       setFaults,
       setJobFaults,
-      writeConfig: async (dir: string) => {
-        await writeConfigDir(dir, linkedServices, env);
+      writeConfig: async (dir, o = {}) => {
+        const services =
+          o.secrets === 'keyVault'
+            ? buildKeyVaultLinkedServices(linkedInputs, baseUrl, (name, value) => {
+                putSecret(vault, name, value, emu.now());
+                return name;
+              })
+            : linkedServices;
+        await writeConfigDir(dir, services, env);
+      },
+      keyVault: {
+        url: baseUrl,
+        setSecret: (name, value) => putSecret(vault, name, value, emu.now()),
       },
       close: () => {
         closing ??= (async () => {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { EmulatorContext } from './context';
 import type { Ctx } from './http';
 import { entraError, send } from './http';
-import { isArmAudience, issueToken } from './tokens';
+import { isKnownAudience, issueToken } from './tokens';
 
 const NO_CACHE = { 'Cache-Control': 'no-store, no-cache', Pragma: 'no-cache' };
 
@@ -185,7 +185,7 @@ export function createEntraHandlers(emu: EmulatorContext) {
       if (!r) return missing('resource');
       resource = r;
     }
-    if (!isArmAudience(resource)) {
+    if (!isKnownAudience(resource)) {
       return entraError(
         ctx,
         400,

@@ -35,6 +35,7 @@ export interface ApiHandlers {
     operationStatus: Handler;
   };
   entra: { metadata: Handler; instanceDiscovery: Handler; keys: Handler; token: Handler };
+  keyVault: { getSecret: Handler };
 }
 
 export interface AdminHooks {
@@ -129,13 +130,19 @@ function routeTable(h: ApiHandlers): RouteDef[] {
       methods: { GET: { route: 'entra.metadata', handler: h.entra.keys } },
     },
     { re: r(`/${SEG}/oauth2/(?:v2\\.0/)?token`), methods: { POST: { route: 'token', handler: h.entra.token } } },
+    // Key Vault get-secret; the SDK asks for the latest version with a trailing slash.
+    {
+      re: r(`/secrets/${SEG}(?:/([^/]*))?/?`),
+      methods: { GET: { route: 'keyvault.getSecret', handler: h.keyVault.getSecret } },
+    },
   ];
 }
 
 function family(route: EmulatorRoute): 'bes' | 'classic' | 'arm' | 'entra' {
   if (route.startsWith('bes.') || route.startsWith('rrs.')) return 'bes';
   if (route.startsWith('classic.')) return 'classic';
-  if (route.startsWith('arm.')) return 'arm';
+  // Key Vault errors have ARM's `{"error":{"code","message"}}` shape.
+  if (route.startsWith('arm.') || route.startsWith('keyvault.')) return 'arm';
   return 'entra';
 }
 

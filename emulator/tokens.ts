@@ -59,3 +59,11 @@ export const ARM_AUDIENCES = ['https://management.azure.com', 'https://managemen
 export function isArmAudience(aud: string): boolean {
   return ARM_AUDIENCES.includes(aud.replace(/\/+$/, '').toLowerCase());
 }
+
+/** Added: the Key Vault data-plane audience (tokens for the emulator's get-secret route). */
+export const KEY_VAULT_AUDIENCE = 'https://vault.azure.net';
+
+/** Resources the emulator's Entra issues tokens for: ARM and Key Vault. */
+export function isKnownAudience(aud: string): boolean {
+  return isArmAudience(aud) || aud.replace(/\/+$/, '').toLowerCase() === KEY_VAULT_AUDIENCE;
+}

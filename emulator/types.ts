@@ -52,7 +52,9 @@ export type EmulatorRoute =
   /** ARM list by resource group / subscription. */
   | 'arm.list'
   /** Entra metadata: openid-configuration, instance discovery, keys (not `token`, so a token 429 leaves MSAL's discovery alone). */
-  | 'entra.metadata';
+  | 'entra.metadata'
+  /** Key Vault `GET /secrets/{name}[/{version}]`. */
+  | 'keyvault.getSecret';
 
 export interface JobFaultOptions {
   /** Make the next N jobs (or jobs of one service) end Failed with these Details. */
@@ -93,6 +95,11 @@ export interface EmulatorOptions {
     inputBlobCheck?: 'run' | 'submit';
     /** Added [I] (spec §2.8): also reject input blobs without a .csv/.tsv/.arff extension. Default true. */
     checkInputExtensions?: boolean;
+    /**
+     * Added [I]: reject output blobs without the extension of their port (.ilearner for models, .csv/.tsv/.arff for
+     * datasets). Default true, as BES; false lets the ADF docs' own sample (bare folder paths) run.
+     */
+    checkOutputExtensions?: boolean;
   };
   classic?: {
     /** Delay before a PATCHed model serves scoring calls. Default 0 (the real service took ~30 s). */
@@ -136,6 +143,22 @@ export interface EmulatorOptions {
   };
   /** Added: where the request log is capped (oldest dropped). Default 10000. */
   maxLoggedRequests?: number;
+  /**
+   * Added: Key Vault secrets served at `GET {url}/secrets/{name}` (name → value; more with `keyVault.setSecret`). The
+   * vault is always on; `writeConfig(dir, { secrets: 'keyVault' })` puts the linked services' secrets in it.
+   */
+  keyVault?: { secrets?: Record<string, string> };
+}
+
+/** Added: options of `writeConfig`. */
+export interface WriteConfigOptions {
+  /**
+   * 'inline' (default): keys as SecureString values in the linked services. 'keyVault': an AzureKeyVault linked
+   * service `keyVault` pointing at the emulator, and every key (apiKey, servicePrincipalKey, the storage account key)
+   * as an AzureKeyVaultSecret reference to a secret the emulator serves. The worker then needs AZURE_TENANT_ID,
+   * AZURE_CLIENT_ID and AZURE_CLIENT_SECRET of the emulator's service principal (see `identity`, `keys`).
+   */
+  secrets?: 'inline' | 'keyVault';
 }
 
 /** ADF v2 linked-service JSON, as found in an ADF git folder (`linkedService/<name>.json`). */
@@ -266,6 +289,13 @@ export interface EmulatorHandle {
   setFaults(rules: FaultRule[]): void;
   setJobFaults(opts: JobFaultOptions): void;
   /** Write linkedService/*.json and emulator.env into dir. */
-  writeConfig(dir: string): Promise<void>;
+  writeConfig(dir: string, options?: WriteConfigOptions): Promise<void>;
+  /** Added: the emulated Key Vault. */
+  keyVault: {
+    /** Vault base URL (the emulator URL): the AzureKeyVault linked service's `baseUrl`. */
+    url: string;
+    /** Add a new version of a secret (it becomes the latest); returns the version id. */
+    setSecret(name: string, value: string): string;
+  };
   close(): Promise<void>;
 }

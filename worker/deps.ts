@@ -1,14 +1,16 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { TokenCredential } from '@azure/core-auth';
 import { createDefaultHttpClient } from '@azure/core-rest-pipeline';
-import { ClientSecretCredential } from '@azure/identity';
+import { ClientSecretCredential, ManagedIdentityCredential } from '@azure/identity';
 import type { ActivityDeps } from '../activities/deps';
-import { createStorageAccess } from '../activities/storage';
+import { createStorageAccess, effectiveConnectionString, effectiveSasUri } from '../activities/storage';
 import type { StorageAccess } from '../activities/storage';
 import type { AdfConfig, AzureMLLinkedService, StorageLinkedService } from '../config/adf';
 import { getLinkedService } from '../config/adf';
 import type { WorkerSettings } from '../config/env';
 import { FailureType } from '../common/failures';
+import { loadPipelineDefinition } from '../config/factory';
+import { KeyVaultResolver } from './keyvault';
 
 function missing(config: AdfConfig, name: string, expected: string): ApplicationFailure {
   const found = getLinkedService(config, name);
@@ -33,9 +35,27 @@ export function buildActivityDeps(config: AdfConfig, settings: WorkerSettings): 
   const httpClient = createDefaultHttpClient();
   const credentials = new Map<string, TokenCredential>();
   const storage = new Map<string, StorageAccess>();
+  let vaultCredential: TokenCredential | undefined;
+  const kv = settings.keyVault;
+  const keyVault = new KeyVaultResolver(
+    config,
+    () =>
+      (vaultCredential ??=
+        kv.tenantId && kv.clientId && kv.clientSecret
+          ? new ClientSecretCredential(kv.tenantId, kv.clientId, kv.clientSecret, {
+              authorityHost: settings.authorityHost,
+              disableInstanceDiscovery: true,
+            })
+          : kv.clientId
+            ? new ManagedIdentityCredential({ clientId: kv.clientId })
+            : new ManagedIdentityCredential()),
+    kv.cacheSeconds * 1000,
+  );
   return {
     httpClient,
     settings: settings.activity,
+    pipelines: { load: (name) => loadPipelineDefinition(config.dir, name, config.linkedServices) },
+    ...(keyVault.size > 0 && { beforeActivity: () => keyVault.refresh() }),
     azureML(name) {
       const ls = getLinkedService(config, name);
       if (ls?.kind !== 'AzureML') throw missing(config, name, 'an AzureML linked service');
@@ -47,15 +67,18 @@ export function buildActivityDeps(config: AdfConfig, settings: WorkerSettings): 
       return ls;
     },
     storageAccess(ls: StorageLinkedService) {
-      let access = storage.get(ls.name);
+      // Keyed by the secret too: a rotated Key Vault secret gets a new client.
+      const cacheKey = `${ls.name}\0${effectiveConnectionString(ls) ?? effectiveSasUri(ls) ?? ''}`;
+      let access = storage.get(cacheKey);
       if (!access) {
         access = createStorageAccess(ls);
-        storage.set(ls.name, access);
+        storage.set(cacheKey, access);
       }
       return access;
     },
     credentialFor(ls: AzureMLLinkedService) {
-      let cred = credentials.get(ls.name);
+      const cacheKey = `${ls.name}\0${ls.servicePrincipalKey?.reveal() ?? ''}`;
+      let cred = credentials.get(cacheKey);
       if (!cred) {
         if (!ls.tenant || !ls.servicePrincipalId || !ls.servicePrincipalKey) {
           throw ApplicationFailure.create({
@@ -71,7 +94,7 @@ export function buildActivityDeps(config: AdfConfig, settings: WorkerSettings): 
           // fail against a sovereign cloud's or the emulator's Entra. Token requests go to authorityHost only.
           disableInstanceDiscovery: true,
         });
-        credentials.set(ls.name, cred);
+        credentials.set(cacheKey, cred);
       }
       return cred;
     },

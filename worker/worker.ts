@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import type { ActivityDeps } from '../activities/deps';
-import { createActivities } from '../activities';
+import { createActivities, createPipelineActivities } from '../activities';
+import { metricsInterceptor } from './metrics';
 
 export interface CreateWorkerOptions {
   connection: NativeConnection;
@@ -16,9 +17,14 @@ export interface CreateWorkerOptions {
   identity?: string;
 }
 
+/** Where `npm run build` writes the workflow bundle: dist/workflow-bundle.js, next to the compiled worker. */
+export function prebuiltWorkflowBundlePath(): string {
+  return join(__dirname, '..', 'workflow-bundle.js');
+}
+
 /** The prebuilt workflow bundle next to the compiled worker, if `npm run build` produced one. */
 export function prebuiltWorkflowBundle(): { code: string } | undefined {
-  const path = join(__dirname, '..', 'workflow-bundle.js');
+  const path = prebuiltWorkflowBundlePath();
   return existsSync(path) ? { code: readFileSync(path, 'utf8') } : undefined;
 }
 
@@ -30,7 +36,9 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     connection: opts.connection,
     namespace: opts.namespace ?? 'default',
     taskQueue: opts.taskQueue,
-    activities: createActivities(opts.deps),
+    activities: { ...createActivities(opts.deps), ...createPipelineActivities(opts.deps) },
+    // Product counters (jobs submitted, updates, failures by type) on the runtime's metrics exporter.
+    interceptors: { activity: [metricsInterceptor] },
     // Only set what was given: the native bridge rejects explicit undefined for some options.
     ...(opts.maxConcurrentActivityTaskExecutions !== undefined && {
       maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions,

@@ -1,1 +1,3 @@
 export { retrainAndUpdate, statusQuery } from './retrain';
+export { runPipeline } from './pipeline';
+export { recoveryQuery } from './queries';

@@ -1,64 +1,25 @@
-import type { RetryPolicy } from '@temporalio/workflow';
-import {
-  ActivityCancellationType,
-  ApplicationFailure,
-  CancellationScope,
-  isCancellation,
-  proxyActivities,
-  setHandler,
-  upsertSearchAttributes,
-} from '@temporalio/workflow';
+import { CancelledFailure, ApplicationFailure, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { parseAdfTimespan } from '../common/duration';
+import { escapeLiteral, SystemObject } from '../common/expressions';
 import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
-import { PhaseAttr, PipelineAttr, ScoringServiceAttr, TrainingJobIdAttr } from '../common/search-attributes';
-import type {
-  BesStatus,
-  ModelRef,
-  ModelSource,
-  RetrainAndUpdateInput,
-  RetrainAndUpdateResult,
-  RunPhase,
-  RunStatus,
-  UpdateResult,
-  WaitJobResult,
-} from '../common/types';
-import { TERMINAL_BES_STATUSES } from '../common/types';
-import { statusQuery } from './queries';
+import type { ActivityDefinition, ActivityPolicyDef, PipelineDefinition, WebServiceFileDef } from '../common/pipeline';
+import type { RetrainAndUpdateInput, RetrainAndUpdateResult, RunStatus, UpdateResult } from '../common/types';
+import type { BatchOutput, UpdateOutput } from './engine';
+import { DEFAULT_ACTIVITY_TIMEOUT, DEFAULT_POLL_SECONDS, PipelineEngine } from './engine';
+import { recoveryQuery, statusQuery } from './queries';
 
 export { statusQuery };
 
-const DEFAULT_POLL_SECONDS = 10;
-/** ADF's documented default activity timeout. */
-const DEFAULT_TRAINING_TIMEOUT = '0.12:00:00';
-
-const retry: RetryPolicy = {
-  initialInterval: '2s',
-  backoffCoefficient: 2,
-  maximumInterval: '1m',
-  maximumAttempts: 10,
-  nonRetryableErrorTypes: NON_RETRYABLE_FAILURES,
-};
-
-// Short request/response calls. A bounded retry: a run should fail visibly rather than retry forever.
 const calls = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
-  retry,
-  cancellationType: ActivityCancellationType.TRY_CANCEL,
-});
-
-// The ARM update follows a long-running operation and heartbeats while it does.
-const updates = proxyActivities<Activities>({
-  startToCloseTimeout: '15m',
-  heartbeatTimeout: '1m',
-  retry,
-  cancellationType: ActivityCancellationType.TRY_CANCEL,
-});
-
-// Cleanup runs in a non-cancellable scope after the run was cancelled or failed; keep it short.
-const cleanup = proxyActivities<Activities>({
-  startToCloseTimeout: '1m',
-  retry: { ...retry, maximumAttempts: 5 },
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '1m',
+    maximumAttempts: 10,
+    nonRetryableErrorTypes: NON_RETRYABLE_FAILURES,
+  },
 });
 
 function configError(message: string): ApplicationFailure {
@@ -69,6 +30,7 @@ function validate(input: RetrainAndUpdateInput): void {
   if (!input?.training?.linkedServiceName) throw configError('input.training.linkedServiceName is required');
   if (!input.training.activityName) throw configError('input.training.activityName is required');
   if (!Array.isArray(input.updates)) throw configError('input.updates must be an array (it may be empty)');
+  const names = new Set([input.training.activityName]);
   input.updates.forEach((u, i) => {
     if (!u.linkedServiceName) throw configError(`input.updates[${i}].linkedServiceName is required`);
     if (!u.trainedModelName) throw configError(`input.updates[${i}].trainedModelName is required`);
@@ -78,6 +40,9 @@ function validate(input: RetrainAndUpdateInput): void {
         `input.updates[${i}]: give both trainedModelLinkedServiceName and trainedModelFilePath, or neither`,
       );
     }
+    if (names.has(u.activityName))
+      throw configError(`input.updates[${i}].activityName '${u.activityName}' is used twice`);
+    names.add(u.activityName);
   });
   const poll = input.options?.pollIntervalSeconds;
   if (poll !== undefined && !(typeof poll === 'number' && poll > 0)) {
@@ -89,25 +54,78 @@ function validate(input: RetrainAndUpdateInput): void {
   }
 }
 
-/** The BES output holding the trained model when the update does not name a blob itself. */
-function trainedModelOutput(input: RetrainAndUpdateInput, outputs: Record<string, string>): string {
-  if (input.trainedModelOutput) return input.trainedModelOutput;
-  const declared = Object.entries(input.training.webServiceOutputs ?? {}).filter(([, f]) =>
-    /\.ilearner$/i.test(f.filePath),
-  );
-  if (declared.length === 1) return declared[0][0];
-  const produced = Object.entries(outputs).filter(([, rel]) => /\.ilearner$/i.test(rel));
-  if (produced.length === 1) return produced[0][0];
-  throw configError(
-    `cannot tell which BES output is the trained model (${Object.keys(outputs).join(', ') || 'no outputs'}): ` +
-      `set input.trainedModelOutput or the updates' trainedModelFilePath`,
-  );
+/** Input values are literals: escaped so the engine never evaluates them as expressions. */
+const literal = escapeLiteral;
+
+function policy(timeout: string): ActivityPolicyDef {
+  return { timeout, retry: 0, retryIntervalInSeconds: 30, secureInput: false, secureOutput: false };
+}
+
+/** The retrainAndUpdate input as the pipeline it stands for: one BES activity, updates depending on it (Succeeded). */
+export function definitionFromInput(input: RetrainAndUpdateInput, pipeline: string): PipelineDefinition {
+  const t = input.training;
+  const files = (m: Record<string, { linkedServiceName: string; filePath: string }> = {}) => {
+    const out: Record<string, WebServiceFileDef> = {};
+    for (const [port, f] of Object.entries(m)) {
+      out[port] = { linkedServiceName: f.linkedServiceName, filePath: literal(f.filePath) };
+    }
+    return out;
+  };
+  const source = (path: string) => ({ file: 'workflow input', path });
+  const activities: ActivityDefinition[] = [
+    {
+      name: t.activityName,
+      type: 'AzureMLBatchExecution',
+      linkedServiceName: t.linkedServiceName,
+      dependsOn: [],
+      state: 'Active',
+      onInactiveMarkAs: 'Succeeded',
+      policy: policy(input.options?.trainingTimeout ?? DEFAULT_ACTIVITY_TIMEOUT),
+      userProperties: [],
+      source: source('$.training'),
+      typeProperties: {
+        webServiceInputs: files(t.webServiceInputs),
+        webServiceOutputs: files(t.webServiceOutputs),
+        globalParameters: Object.fromEntries(Object.entries(t.globalParameters ?? {}).map(([k, v]) => [k, literal(v)])),
+      },
+    },
+    ...input.updates.map((u, i): ActivityDefinition => ({
+      name: u.activityName,
+      type: 'AzureMLUpdateResource',
+      linkedServiceName: u.linkedServiceName,
+      dependsOn: [{ activity: t.activityName, conditions: ['Succeeded'] }],
+      state: 'Active',
+      onInactiveMarkAs: 'Succeeded',
+      policy: policy(DEFAULT_ACTIVITY_TIMEOUT),
+      userProperties: [],
+      source: source(`$.updates[${i}]`),
+      typeProperties: {
+        trainedModelName: literal(u.trainedModelName),
+        ...(u.trainedModelFilePath && u.trainedModelLinkedServiceName
+          ? {
+              trainedModelLinkedServiceName: u.trainedModelLinkedServiceName,
+              trainedModelFilePath: literal(u.trainedModelFilePath),
+            }
+          : { trainedModelFromActivity: { activity: t.activityName, outputName: input.trainedModelOutput } }),
+      },
+    })),
+  ];
+  return {
+    name: pipeline,
+    file: 'workflow input',
+    parameters: {},
+    variables: {},
+    activities,
+    annotations: [],
+    warnings: [],
+  };
 }
 
 /**
- * Retrain, then update: the seed's AzureMLBatchExecution → AzureMLUpdateResource chain. Submit and start the BES
- * job, wait for it, locate the `.ilearner`, then point every scoring service at it (in parallel, as ADF runs
- * independent activities). Cancelling the run DELETEs the BES job and sends no update afterwards.
+ * Retrain, then update: the seed's AzureMLBatchExecution → AzureMLUpdateResource chain, as a pipeline definition run
+ * by the same engine as `runPipeline`. Submit and start the BES job, wait for it, locate the `.ilearner`, then point
+ * every scoring service at it (in parallel, as ADF runs independent activities). Cancelling the run DELETEs the BES
+ * job and sends no update afterwards.
  */
 export async function retrainAndUpdate(input: RetrainAndUpdateInput): Promise<RetrainAndUpdateResult> {
   const pipeline = input?.pipeline ?? 'retrainAndUpdate';
@@ -120,149 +138,73 @@ export async function retrainAndUpdate(input: RetrainAndUpdateInput): Promise<Re
     model: null,
     updates: {},
     error: null,
+    runStatus: 'InProgress',
+    activityRuns: [],
   };
   setHandler(statusQuery, () => status);
-  validate(input);
-  for (const u of input.updates)
-    status.updates[u.activityName] = { linkedServiceName: u.linkedServiceName, state: 'Pending' };
-
-  const useAttrs = input.options?.searchAttributes !== false;
-  const setPhase = (phase: RunPhase) => {
-    status.phase = phase;
-    if (useAttrs) upsertSearchAttributes([{ key: PhaseAttr, value: phase }]);
-  };
-  if (useAttrs) {
-    upsertSearchAttributes([
-      { key: PipelineAttr, value: pipeline },
-      { key: ScoringServiceAttr, value: input.updates.map((u) => u.linkedServiceName) },
-      { key: PhaseAttr, value: status.phase },
-    ]);
-  }
-
-  const pollMs = Math.round((input.options?.pollIntervalSeconds ?? DEFAULT_POLL_SECONDS) * 1000);
-  const waiter = proxyActivities<Activities>({
-    startToCloseTimeout: parseAdfTimespan(input.options?.trainingTimeout ?? DEFAULT_TRAINING_TIMEOUT),
-    // A missed heartbeat means the worker died: retry the poll elsewhere quickly, the job keeps running meanwhile.
-    heartbeatTimeout: Math.max(10_000, 3 * pollMs),
-    retry: { ...retry, maximumAttempts: 20 },
-    // Don't wait for the poller to notice the cancellation (heartbeats are throttled): cleanup DELETEs the job at
-    // once, and a poll that still runs meanwhile only reads.
-    cancellationType: ActivityCancellationType.TRY_CANCEL,
-  });
-
-  const training = input.training;
   try {
-    const { jobId } = await calls.submitTrainingJob({ step: training });
-    status.jobId = jobId;
-    status.besStatus = 'NotStarted';
-    if (useAttrs) upsertSearchAttributes([{ key: TrainingJobIdAttr, value: jobId }]);
-
-    setPhase('Starting');
-    await calls.startTrainingJob({ linkedServiceName: training.linkedServiceName, jobId });
-
-    setPhase('Training');
-    let outputs: Record<string, string> = {};
-    let last: BesStatus = 'NotStarted';
-    while (!TERMINAL_BES_STATUSES.includes(last)) {
-      try {
-        const r: WaitJobResult = await waiter.waitForTrainingJob({
-          linkedServiceName: training.linkedServiceName,
-          jobId,
-          lastStatus: last,
-          pollIntervalMs: pollMs,
-        });
-        last = r.status;
-        outputs = r.outputs;
-      } catch (err) {
-        const cause = (err as { cause?: { type?: string; message?: string } }).cause;
-        if (cause?.type === FailureType.BesJobFailed) {
-          last = 'Failed';
-          status.besDetails = cause.message ?? null;
-        } else if (cause?.type === FailureType.BesJobCancelled) {
-          last = 'Cancelled';
-        }
-        status.besStatus = last;
-        throw err;
-      }
-      status.besStatus = last;
-    }
-
-    setPhase('LocatingModel');
-    const sources = new Map<string, ModelSource>();
-    const sourceOf = input.updates.map((u) => {
-      const source: ModelSource =
-        u.trainedModelLinkedServiceName && u.trainedModelFilePath
-          ? { kind: 'storage', linkedServiceName: u.trainedModelLinkedServiceName, filePath: u.trainedModelFilePath }
-          : {
-              kind: 'besOutput',
-              trainingLinkedServiceName: training.linkedServiceName,
-              jobId,
-              outputName: trainedModelOutput(input, outputs),
-            };
-      const key = JSON.stringify(source);
-      sources.set(key, source);
-      return key;
-    });
-    if (sources.size === 0) {
-      sources.set('default', {
-        kind: 'besOutput',
-        trainingLinkedServiceName: training.linkedServiceName,
-        jobId,
-        outputName: trainedModelOutput(input, outputs),
-      });
-    }
-    const models = new Map<string, ModelRef>();
-    for (const [key, source] of sources) {
-      const activityName = input.updates[sourceOf.indexOf(key)]?.activityName ?? training.activityName;
-      models.set(key, await calls.locateTrainedModel({ activityName, source }));
-    }
-    status.model = [...models.values()][0];
-
-    setPhase('Updating');
-    const settled = await Promise.allSettled(
-      input.updates.map(async (step, i) => {
-        const entry = status.updates[step.activityName];
-        entry.state = 'InProgress';
-        try {
-          entry.result = await updates.updateScoringService({ step, model: models.get(sourceOf[i])! });
-          entry.state = 'Succeeded';
-          return entry.result;
-        } catch (err) {
-          entry.state = 'Failed';
-          entry.error = messageOf(err);
-          throw err;
-        }
-      }),
-    );
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
-
-    setPhase('Succeeded');
-    return {
-      pipeline,
-      jobId,
-      model: status.model,
-      updates: settled.map((s) => (s as PromiseFulfilledResult<UpdateResult>).value),
-    };
+    validate(input);
   } catch (err) {
-    status.error = messageOf(err);
-    const jobId = status.jobId;
-    if (jobId && !TERMINAL_BES_STATUSES.includes(status.besStatus ?? 'NotStarted')) {
-      // The job may still be running (cancelled run, timed-out wait): stop it so the ML service stops spending.
-      await CancellationScope.nonCancellable(() =>
-        cleanup.cancelTrainingJob({ linkedServiceName: training.linkedServiceName, jobId }),
-      );
-      status.besStatus = 'Cancelled';
-    }
-    for (const u of Object.values(status.updates)) if (u.state === 'Pending') u.state = 'Skipped';
-    setPhase(isCancellation(err) ? 'Cancelled' : 'Failed');
+    status.error = (err as Error).message;
+    status.phase = 'Failed';
+    status.runStatus = 'Failed';
     throw err;
   }
-}
+  const runId = workflowInfo().runId;
+  const groupId = input.recovery?.groupId ?? runId;
+  const definition = definitionFromInput(input, pipeline);
+  const engine = new PipelineEngine(definition, status, {
+    pollMs: Math.round((input.options?.pollIntervalSeconds ?? DEFAULT_POLL_SECONDS) * 1000),
+    searchAttributes: input.options?.searchAttributes !== false,
+    pipelineObject: new SystemObject({
+      DataFactory: 'ml-retrain',
+      Pipeline: pipeline,
+      RunId: runId,
+      GroupId: groupId,
+      TriggerType: 'Manual',
+      TriggerTime: new Date().toISOString(),
+      parameters: {},
+      globalParameters: {},
+    }),
+    recovery: input.recovery,
+  });
+  setHandler(recoveryQuery, () => ({
+    pipeline,
+    runId,
+    groupId,
+    parameters: {},
+    activities: Object.fromEntries(
+      [...engine.states.values()].map((s) => [s.def.name, { status: s.record.status, output: s.output ?? null }]),
+    ),
+  }));
 
-function messageOf(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  // ActivityFailure wraps the activity's ApplicationFailure: the innermost message is the useful one.
-  while (e?.cause) e = e.cause;
-  return e?.message ?? String(err);
+  const run = await engine.run();
+  if (run.runStatus === 'Cancelled')
+    throw (run.error as Error | undefined) ?? new CancelledFailure('the run was cancelled');
+  if (run.runStatus === 'Failed') {
+    // The original failure (ActivityFailure → ApplicationFailure), as callers and alerts expect its type.
+    throw (run.error as Error | undefined) ?? configError(status.error ?? 'the run failed');
+  }
+  const training = run.outputOf(input.training.activityName) as BatchOutput;
+  const results: UpdateResult[] = input.updates.map((u) => (run.outputOf(u.activityName) as UpdateOutput).update);
+  let model = status.model;
+  if (!model) {
+    // No update to locate the model for: locate it anyway, the result promises where it is.
+    model = await calls.locateTrainedModel({
+      activityName: input.training.activityName,
+      source: {
+        kind: 'besOutput',
+        trainingLinkedServiceName: input.training.linkedServiceName,
+        jobId: training.jobId,
+        outputName:
+          input.trainedModelOutput ??
+          Object.entries(training.outputs).find(([, o]) =>
+            /\.ilearner$/i.test(o.relativeLocation ?? o.filePath ?? ''),
+          )?.[0] ??
+          Object.keys(training.outputs)[0],
+      },
+    });
+    status.model = model;
+  }
+  return { pipeline, jobId: training.jobId, model, updates: results };
 }

@@ -1,0 +1,65 @@
+import { CancellationScope, condition, sleep, workflowInfo } from '@temporalio/workflow';
+
+/**
+ * A workflow execution (or run) timeout ends the run on the server without running any more workflow code, so the
+ * run could not DELETE its BES job and the ML service would keep training for nobody. When the run was started with
+ * such a timeout, this deadline cancels the run's work a little before it (10 % of the timeout, between 5 s and
+ * 1 min): the usual cancellation cleanup DELETEs the job, and the run then waits for the server's timeout, so it still
+ * ends TimedOut as its starter asked. Without a timeout (the product's default) nothing changes.
+ */
+export class RunDeadline {
+  /** True once the deadline has fired and the run's work was cancelled. */
+  reached = false;
+  private readonly atMs: number | undefined;
+  private readonly timeoutMs: number | undefined;
+
+  constructor() {
+    const info = workflowInfo();
+    const ends: number[] = [];
+    if (info.executionExpirationTime) ends.push(info.executionExpirationTime.getTime());
+    if (info.runTimeoutMs) ends.push(info.runStartTime.getTime() + info.runTimeoutMs);
+    if (ends.length === 0) return;
+    const end = Math.min(...ends);
+    this.timeoutMs = end - info.startTime.getTime();
+    this.atMs = end - cleanupMarginMs(this.timeoutMs);
+  }
+
+  get message(): string {
+    return (
+      `the workflow timeout (${Math.round((this.timeoutMs ?? 0) / 1000)} s) was about to expire: ` +
+      `the run stopped its work (and its BES job) and ends TimedOut`
+    );
+  }
+
+  /** Run `fn` in a scope that the deadline cancels. */
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.atMs === undefined) return fn();
+    const work = new CancellationScope();
+    const timerScope = new CancellationScope();
+    const timer = timerScope
+      .run(() => sleep(Math.max(1, this.atMs! - Date.now())))
+      .then(
+        () => {
+          this.reached = true;
+          work.cancel();
+        },
+        () => undefined,
+      );
+    try {
+      return await work.run(fn);
+    } finally {
+      timerScope.cancel();
+      await timer;
+    }
+  }
+
+  /** After the cleanup: let the server's timeout end the run, so it ends TimedOut. */
+  async waitForTimeout(): Promise<never> {
+    await condition(() => false);
+    throw new Error('unreachable: the server times the run out');
+  }
+}
+
+export function cleanupMarginMs(timeoutMs: number): number {
+  return Math.min(60_000, Math.max(5_000, Math.round(timeoutMs * 0.1)));
+}
