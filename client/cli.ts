@@ -1,10 +1,20 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
-import { Client, Connection } from '@temporalio/client';
-import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import type { RetrainAndUpdateInput, RetrainAndUpdateResult } from '../common/types';
 import { loadPipeline } from '../config/pipeline';
+import { registerCancelCommand } from './commands/cancel';
+import type { CliIO } from './commands/common';
+import { connectClient, describeError } from './commands/common';
+import { registerDevCommand } from './commands/dev';
+import { registerEmulatorCommand } from './commands/emulator';
+import { registerListCommand } from './commands/list';
+import { registerScheduleCommand } from './commands/schedule';
+import { registerStatusCommand } from './commands/status';
+import { registerTriggersCommand } from './commands/triggers';
+import { registerRerunCommand } from './commands/rerun';
+import { registerValidateCommand } from './commands/validate';
+import { collectParam, runPipelineFromCli } from './pipeline-run';
 import { followRun, rootCause, startRetrain } from './run';
 
 interface RunOpts {
@@ -14,14 +24,11 @@ interface RunOpts {
   id?: string;
   taskQueue: string;
   pollSeconds?: string;
-  verbose?: boolean;
+  progressSeconds?: number;
+  param?: Record<string, unknown>;
 }
 
-async function connect(): Promise<Client> {
-  const { connectionOptions, namespace } = loadClientConnectConfig();
-  const connection = await Connection.connect(connectionOptions);
-  return new Client({ connection, namespace });
-}
+const connect = connectClient;
 
 async function readInput(opts: RunOpts, log: (l: string) => void): Promise<RetrainAndUpdateInput> {
   let input: RetrainAndUpdateInput;
@@ -76,24 +83,47 @@ function commonOptions(cmd: Command): Command {
     )
     .option('-q, --task-queue <name>', 'task queue', process.env.TEMPORAL_TASK_QUEUE ?? 'ml-retrain')
     .option('--poll-seconds <n>', 'BES status poll interval')
-    .option('-v, --verbose', 'print stack traces on errors');
+    .option(
+      '--param <name=value>',
+      'pipeline parameter for --pipeline (repeatable; JSON values allowed)',
+      collectParam,
+    );
+}
+
+function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds');
+  return n;
 }
 
 export function buildProgram(
   out: (l: string) => void = console.log,
   err: (l: string) => void = console.error,
 ): Command {
+  const io: CliIO = { out, err };
   const program = new Command('retrain')
     .description('Retrain an ML Studio (classic) model with BES and update scoring web services, on Temporal.')
-    .showHelpAfterError();
+    .option('-v, --verbose', 'print stack traces on errors')
+    // Usage errors stay one line plus a pointer, not the whole help text.
+    .showHelpAfterError('(add --help for usage and examples)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  retrain dev\n  retrain run --config ./adf --pipeline RetrainAndUpdate\n  retrain list --status failed\n' +
+        '  retrain status <workflowId>\n  retrain schedule list\n  retrain triggers sync --config ./adf\n\n' +
+        'Temporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a profile ' +
+        '(TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE).',
+    );
 
   commonOptions(program.command('run'))
-    .description('start a run and follow it until it ends; exit code 0 on success')
+    .option('--progress-seconds <n>', 'repeat the progress line at least this often', positiveSeconds, 30)
+    .description('start a run and follow it until it ends, printing phase, BES status and elapsed time')
     .addHelpText(
       'after',
       '\nExamples:\n  retrain run --config ./adf --pipeline RetrainPipeline\n  retrain run --input run.json --poll-seconds 5',
     )
     .action(async (opts: RunOpts) => {
+      // An ADF pipeline runs as runPipeline (the worker loads it from its --config); --input stays retrainAndUpdate.
+      if (opts.pipeline && !opts.input) return runPipelineFromCli({ ...opts, pipeline: opts.pipeline }, io, true);
       const input = await readInput(opts, err);
       const client = await connect();
       try {
@@ -102,7 +132,7 @@ export function buildProgram(
         const link = uiLink(client.options.namespace, handle.workflowId);
         if (link) out(`Web UI:   ${link}`);
         try {
-          printResult(await followRun(handle, out), out);
+          printResult(await followRun(handle, out, { repeatMs: (opts.progressSeconds ?? 30) * 1000 }), out);
           out('run succeeded');
         } catch (e) {
           const cause = rootCause(e);
@@ -118,6 +148,7 @@ export function buildProgram(
     .description('start a run and print its workflow id')
     .addHelpText('after', '\nExample:\n  retrain start --pipeline RetrainPipeline')
     .action(async (opts: RunOpts) => {
+      if (opts.pipeline && !opts.input) return runPipelineFromCli({ ...opts, pipeline: opts.pipeline }, io, false);
       const input = await readInput(opts, err);
       const client = await connect();
       try {
@@ -139,6 +170,16 @@ export function buildProgram(
       await runWorker(opts);
     });
 
+  registerStatusCommand(program, io);
+  registerCancelCommand(program, io);
+  registerListCommand(program, io);
+  registerScheduleCommand(program, io);
+  registerTriggersCommand(program, io);
+  registerEmulatorCommand(program, io);
+  registerDevCommand(program, io);
+  registerValidateCommand(program, io);
+  registerRerunCommand(program, io);
+
   return program;
 }
 
@@ -147,7 +188,7 @@ if (require.main === module) {
   buildProgram()
     .parseAsync()
     .catch((e: unknown) => {
-      console.error(verbose ? e : `error: ${e instanceof Error ? e.message : String(e)}`);
+      console.error(verbose ? e : `error: ${describeError(e)}`);
       process.exit(1);
     });
 }

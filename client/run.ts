@@ -30,31 +30,20 @@ export async function hasSearchAttributes(client: Client, namespace: string): Pr
   }
 }
 
-export async function startRetrain(
-  client: Client,
-  input: RetrainAndUpdateInput,
-  opts: StartOptions,
-  log: (line: string) => void = () => undefined,
-): Promise<WorkflowHandle> {
+/**
+ * What every start of retrainAndUpdate carries, whoever starts it (`retrain run`, a schedule): the input with the
+ * search-attribute switch decided, the memo and search attributes `retrain list` and the Web UI show, and a summary
+ * line so the Web UI's run list reads as "retrain X → update Y" rather than a bare id.
+ */
+export function retrainStartOptions(input: RetrainAndUpdateInput, attrs: boolean) {
   const pipeline = input.pipeline ?? 'retrainAndUpdate';
-  const namespace = opts.namespace ?? client.options.namespace;
-  const attrs = await hasSearchAttributes(client, namespace);
-  if (!attrs && input.options?.searchAttributes !== false) {
-    log(
-      `note: namespace '${namespace}' lacks the search attributes ${Object.keys(SEARCH_ATTRIBUTES).join(', ')}; ` +
-        `runs start without them (see README: temporal operator search-attribute create)`,
-    );
-  }
   const finalInput: RetrainAndUpdateInput = {
     ...input,
     options: { ...input.options, searchAttributes: attrs && input.options?.searchAttributes !== false },
   };
   const services = input.updates.map((u) => u.linkedServiceName);
-  return client.workflow.start('retrainAndUpdate', {
-    taskQueue: opts.taskQueue,
-    workflowId: opts.workflowId ?? `retrain-${pipeline}-${timestamp()}`,
-    args: [finalInput],
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+  return {
+    args: [finalInput] as [RetrainAndUpdateInput],
     memo: { pipeline, training: input.training.linkedServiceName, scoring: services },
     typedSearchAttributes: attrs
       ? [
@@ -66,12 +55,38 @@ export async function startRetrain(
     staticDetails: `Pipeline ${pipeline}: BES job on ${input.training.linkedServiceName}, then ${input.updates
       .map((u) => `${u.activityName} (${u.linkedServiceName}, '${u.trainedModelName}')`)
       .join('; ')}`,
+  };
+}
+
+export function noteMissingSearchAttributes(namespace: string, log: (line: string) => void): void {
+  log(
+    `note: namespace '${namespace}' lacks the search attributes ${Object.keys(SEARCH_ATTRIBUTES).join(', ')}; ` +
+      `runs start without them (see README: temporal operator search-attribute create)`,
+  );
+}
+
+export async function startRetrain(
+  client: Client,
+  input: RetrainAndUpdateInput,
+  opts: StartOptions,
+  log: (line: string) => void = () => undefined,
+): Promise<WorkflowHandle> {
+  const pipeline = input.pipeline ?? 'retrainAndUpdate';
+  const namespace = opts.namespace ?? client.options.namespace;
+  const attrs = await hasSearchAttributes(client, namespace);
+  if (!attrs && input.options?.searchAttributes !== false) noteMissingSearchAttributes(namespace, log);
+  return client.workflow.start('retrainAndUpdate', {
+    taskQueue: opts.taskQueue,
+    workflowId: opts.workflowId ?? `retrain-${pipeline}-${timestamp()}`,
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    ...retrainStartOptions(input, attrs),
   });
 }
 
 function elapsed(since: number): string {
   const s = Math.floor((Date.now() - since) / 1000);
-  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+  const mmss = `${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+  return s >= 3600 ? `${Math.floor(s / 3600)}:${mmss}` : mmss;
 }
 
 function describeStatus(s: RunStatus): string {
@@ -87,14 +102,20 @@ function describeStatus(s: RunStatus): string {
   return parts.join(' · ');
 }
 
-/** Print progress on every change of phase or BES status until the run ends; returns its result or throws. */
+/**
+ * Print progress on every change of phase or BES status until the run ends; returns its result or throws. A training
+ * job can run for hours without a change, so the current line is repeated every `repeatMs` (default 30 s) with the
+ * elapsed time: a quiet terminal then still shows the run is alive.
+ */
 export async function followRun(
   handle: WorkflowHandle,
   out: (line: string) => void,
-  opts: { pollMs?: number } = {},
+  opts: { pollMs?: number; repeatMs?: number } = {},
 ): Promise<RetrainAndUpdateResult> {
   const started = Date.now();
+  const repeatMs = opts.repeatMs ?? 30_000;
   let last = '';
+  let lastPrinted = 0;
   let done = false;
   const result = handle.result() as Promise<RetrainAndUpdateResult>;
   result.then(
@@ -105,9 +126,10 @@ export async function followRun(
     try {
       const s = await handle.query(statusQuery);
       const line = describeStatus(s);
-      if (line !== last) {
+      if (line !== last || Date.now() - lastPrinted >= repeatMs) {
         out(`[${elapsed(started)}] ${line}`);
         last = line;
+        lastPrinted = Date.now();
       }
     } catch {
       // No worker has run the workflow yet, or it just closed: keep waiting for the result.

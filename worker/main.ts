@@ -5,30 +5,48 @@ import { Command } from 'commander';
 import { loadAdfConfig } from '../config/adf';
 import { loadWorkerSettings } from '../config/env';
 import { buildActivityDeps } from './deps';
-import { createWorker, prebuiltWorkflowBundle } from './worker';
+import { installMetricsRuntime, metricsAddress } from './metrics';
+import { createWorker, prebuiltWorkflowBundle, prebuiltWorkflowBundlePath } from './worker';
 
 /**
  * The composition root: settings, linked services (with their secrets), clients, activities, the worker. Temporal
  * shuts the worker down on SIGINT/SIGTERM; run() then returns and the connection is closed.
  */
-export async function runWorker(opts: { config?: string; taskQueue?: string }): Promise<void> {
+export async function runWorker(opts: {
+  config?: string;
+  taskQueue?: string;
+  /** A workflow bundle to run instead of dist/workflow-bundle.js (tests pass one built from source). */
+  workflowBundle?: { code: string };
+}): Promise<void> {
   const settings = loadWorkerSettings(process.env, { configDir: opts.config, taskQueue: opts.taskQueue });
   const adf = await loadAdfConfig(settings.configDir);
   const deps = buildActivityDeps(adf, settings);
+  const metrics = metricsAddress();
+  // The runtime (and its metrics exporter) must exist before the first native connection.
+  if (metrics) installMetricsRuntime(metrics);
   const { connectionOptions, namespace } = loadClientConnectConfig();
   const connection = await NativeConnection.connect(connectionOptions);
+  // Production starts from the bundle `npm run build` wrote: no webpack at start-up, and every worker of a
+  // deployment runs byte-identical workflow code. Without it the SDK bundles from source, slower and per process.
+  const prebuilt = opts.workflowBundle ? undefined : prebuiltWorkflowBundle();
+  const bundleSource = opts.workflowBundle
+    ? 'workflows: bundle given by the caller'
+    : prebuilt
+      ? `workflows: prebuilt bundle ${prebuiltWorkflowBundlePath()}`
+      : 'workflows: bundled from source at start-up (no dist/workflow-bundle.js; run npm run build)';
   try {
     const worker = await createWorker({
       connection,
       namespace,
       taskQueue: settings.taskQueue,
       deps,
-      workflowBundle: prebuiltWorkflowBundle(),
+      workflowBundle: opts.workflowBundle ?? prebuilt,
       maxConcurrentActivityTaskExecutions: settings.maxConcurrentActivities,
     });
     console.log(
       `worker ready: task queue '${settings.taskQueue}', namespace '${namespace ?? 'default'}', ` +
-        `${adf.linkedServices.size} linked services from ${settings.configDir}`,
+        `${adf.linkedServices.size} linked services from ${settings.configDir}; ${bundleSource}` +
+        (metrics ? `; metrics http://${metrics}/metrics` : ''),
     );
     await worker.run();
     console.log('worker stopped');

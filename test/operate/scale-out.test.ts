@@ -1,0 +1,189 @@
+/**
+ * Beyond one machine: two worker processes (`node dist/worker/main.js`, as production starts them) share one task
+ * queue and both run real runs; each starts from the prebuilt workflow bundle; one is configured by environment
+ * variables and the other by an envconfig profile file, as the `retrain` CLI can be; both serve Prometheus metrics
+ * with the SDK's and the product's counters.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import type { WorkflowHandle } from '@temporalio/client';
+import { startRetrain } from '../../client/run';
+import { METRICS } from '../../worker/metrics';
+import { uniqueId } from '../helpers/temporal';
+import type { OpsEnv, Spawned } from './helpers';
+import { cli, ROOT, spawnLogged, startOpsEnv } from './helpers';
+import { readmeBlock } from './readme';
+
+const DIST = join(ROOT, 'dist');
+const BUNDLE = join(DIST, 'workflow-bundle.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function newestMtime(dir: string): Promise<number> {
+  let newest = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && e.name.endsWith('.js'))
+      newest = Math.max(newest, (await stat(join(e.parentPath, e.name))).mtimeMs);
+  }
+  return newest;
+}
+
+/** `npm run build` writes the bundle; after a bare `tsc` it may be missing or older than the workflows: rebuild it. */
+async function ensureFreshBundle(): Promise<void> {
+  const sources = Math.max(await newestMtime(join(DIST, 'workflows')), await newestMtime(join(DIST, 'common')));
+  const bundled = await stat(BUNDLE).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
+  if (bundled < sources) await promisify(execFile)(process.execPath, [join(DIST, 'scripts', 'bundle-workflows.js')]);
+}
+
+/** Prometheus text → the sum of a metric's samples whose labels include all of `labels`. */
+function sumOf(text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})? ([\d.e+-]+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) total += Number(m[4]);
+  }
+  return total;
+}
+
+describe('several worker processes on one task queue', () => {
+  let env: OpsEnv;
+  const taskQueue = uniqueId('scale');
+  const workers: { proc: Spawned; metrics: string; pid: number }[] = [];
+  let profileEnv: NodeJS.ProcessEnv;
+  const handles: WorkflowHandle[] = [];
+
+  beforeAll(async () => {
+    await ensureFreshBundle();
+    env = await startOpsEnv({ worker: false, jobMs: 300 });
+    const dir = await mkdtemp(join(tmpdir(), 'scale-'));
+    const profileFile = join(dir, 'temporal.toml');
+    await writeFile(
+      profileFile,
+      `[profile.ops]\naddress = "${process.env.TEMPORAL_ADDRESS}"\nnamespace = "${process.env.TEMPORAL_NAMESPACE ?? 'default'}"\n`,
+    );
+    // Connection from the profile file alone: no TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE in this environment.
+    const { TEMPORAL_ADDRESS: _a, TEMPORAL_NAMESPACE: _n, ...rest } = process.env;
+    void _a;
+    void _n;
+    profileEnv = { ...rest, TEMPORAL_CONFIG_FILE: profileFile, TEMPORAL_PROFILE: 'ops' };
+
+    const common = { ...env.emu.env, ML_ARM_POLL_INTERVAL_MS: '100', TEMPORAL_TASK_QUEUE: taskQueue };
+    for (const base of [process.env, profileEnv]) {
+      const port = await freePort();
+      const proc = spawnLogged(process.execPath, [join(DIST, 'worker', 'main.js'), '--config', env.configDir], {
+        ...base,
+        ...common,
+        ML_METRICS_ADDRESS: `127.0.0.1:${port}`,
+      });
+      workers.push({ proc, metrics: `http://127.0.0.1:${port}/metrics`, pid: proc.child.pid! });
+    }
+    await Promise.all(workers.map((w) => w.proc.waitFor(/worker ready: .*/)));
+  });
+
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.proc.stop()));
+    await env?.close();
+  });
+
+  test('when the workers start, then each uses the prebuilt bundle and serves metrics', async () => {
+    for (const w of workers) {
+      const [ready] = await w.proc.waitFor(/worker ready: .*/);
+      expect(ready).toContain(`task queue '${taskQueue}'`);
+      expect(ready).toContain(`workflows: prebuilt bundle ${BUNDLE}`);
+      expect(ready).toContain(`metrics ${w.metrics}`);
+    }
+  });
+
+  test('when several runs are started, then both worker processes execute their activities', async () => {
+    // Training only: concurrent runs updating the same scoring service would race each other's read-back checks.
+    for (let i = 0; i < 6; i++) {
+      handles.push(
+        await startRetrain(env.t.client, env.input({ pipeline: 'ScaleOut', updates: [] }), {
+          taskQueue,
+          workflowId: uniqueId('scale-run'),
+        }),
+      );
+    }
+    await Promise.all(handles.map((h) => h.result()));
+    // And one complete run, with both updates.
+    const full = await startRetrain(env.t.client, env.input({ pipeline: 'ScaleOut' }), {
+      taskQueue,
+      workflowId: uniqueId('scale-run'),
+    });
+    await full.result();
+    handles.push(full);
+    const activityWorkers = new Set<string>();
+    for (const h of handles) {
+      for (const e of (await h.fetchHistory()).events ?? []) {
+        const identity = e.activityTaskStartedEventAttributes?.identity;
+        if (identity) activityWorkers.add(identity.split('@')[0]);
+      }
+    }
+    expect([...activityWorkers].sort()).toEqual(workers.map((w) => String(w.pid)).sort());
+  });
+
+  test('when runs succeed and fail, then the metrics endpoints count jobs, updates and failures by type', async () => {
+    env.emu.setJobFaults({ failNext: { count: 1, details: 'Error 0001: Column names not found' } });
+    const failing = await startRetrain(env.t.client, env.input({ pipeline: 'ScaleOut' }), {
+      taskQueue,
+      workflowId: uniqueId('scale-fail'),
+    });
+    await failing.result().catch(() => undefined);
+    const texts = await Promise.all(workers.map(async (w) => (await fetch(w.metrics)).text()));
+    const total = (name: string, labels: Record<string, string> = {}) =>
+      texts.reduce((sum, t) => sum + sumOf(t, name, { taskQueue, ...labels }), 0);
+
+    expect(total(METRICS.jobsSubmitted, { adopted: 'false' })).toBe(8);
+    expect(total(METRICS.modelUpdates, { kind: 'arm', already_applied: 'false' })).toBe(1);
+    expect(total(METRICS.modelUpdates, { kind: 'classic', already_applied: 'false' })).toBe(1);
+    expect(total(METRICS.failures, { failure_type: 'BesJobFailed', retryable: 'false' })).toBe(1);
+    // The SDK's own metrics come out of the same endpoints.
+    expect(texts.every((t) => /^temporal_worker_task_slots_available\{/m.test(t))).toBe(true);
+    // (SDK metrics label the queue `task_queue`, the product's `taskQueue`.)
+    expect(
+      texts.reduce((n, t) => n + sumOf(t, 'temporal_activity_execution_latency_count', { task_queue: taskQueue }), 0),
+    ).toBeGreaterThan(0);
+  });
+
+  test('when the retrain CLI has only a profile file, then it connects through it (envconfig)', async () => {
+    const r = await cli(['list', '--pipeline', 'ScaleOut', '--json'], {}, ROOT, profileEnv);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.out) as unknown[]).length).toBeGreaterThanOrEqual(6);
+  });
+
+  test("when the README's Temporal Cloud profile is loaded, then it yields the address, namespace, API key and TLS", () => {
+    const data = Buffer.from(readmeBlock('envconfig-profile'));
+    const cloud = loadClientConnectConfig({ profile: 'cloud', configSource: { data }, disableEnv: true });
+    expect(cloud.namespace).toBe('my-namespace.a1b2c');
+    expect(cloud.connectionOptions).toMatchObject({ address: 'my-namespace.a1b2c.tmprl.cloud:7233', apiKey: '…' });
+    // An API key turns TLS on by default, as Temporal Cloud requires.
+    expect(cloud.connectionOptions.tls).toBeTruthy();
+    const onprem = loadClientConnectConfig({ profile: 'onprem', configSource: { data }, disableEnv: true });
+    expect(onprem).toMatchObject({ namespace: 'ml', connectionOptions: { address: 'temporal.internal:7233' } });
+  });
+
+  test('when a worker gets SIGTERM, then it finishes and exits 0', async () => {
+    const codes = await Promise.all(workers.map((w) => w.proc.stop('SIGTERM')));
+    expect(codes).toEqual([0, 0]);
+    for (const w of workers) expect(w.proc.output()).toContain('worker stopped');
+  });
+});
