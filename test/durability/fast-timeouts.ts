@@ -1,0 +1,44 @@
+/**
+ * Test-only workflow interceptor, bundled into the crash tests' workflow bundle (never into the product's).
+ *
+ * A kill -9 loses the activities in flight: Temporal retries them only once a timeout fires, the heartbeat timeout
+ * for activities that heartbeat, else start-to-close (2 min for the product's short calls). The guarantees under
+ * test (every run completes, one started job, one effective update) do not depend on those values, so the crash
+ * tests cap them to fit dozens of kills into minutes. Likewise the pause between retries: under 20 % faults an update
+ * may need many attempts, and the product's backoff (up to 1 min) only stretches the fast tests; Retry-After is
+ * unaffected (it overrides the backoff). The soak runs the product's own values.
+ */
+import type {
+  ActivityInput,
+  Next,
+  WorkflowInterceptorsFactory,
+  WorkflowOutboundCallsInterceptor,
+} from '@temporalio/workflow';
+import { msToNumber } from '@temporalio/common/lib/time';
+
+/** Longest a lost activity attempt is waited for. */
+export const CAP_MS = 10_000;
+/** Longest pause between two attempts (the product's is 1 min; Retry-After still applies, it overrides backoff). */
+export const MAX_RETRY_INTERVAL_MS = 5_000;
+
+const cap = (d: ActivityInput['options']['startToCloseTimeout']): number =>
+  d === undefined ? CAP_MS : Math.min(msToNumber(d), CAP_MS);
+
+class CapTimeouts implements WorkflowOutboundCallsInterceptor {
+  scheduleActivity(
+    input: ActivityInput,
+    next: Next<WorkflowOutboundCallsInterceptor, 'scheduleActivity'>,
+  ): Promise<unknown> {
+    const o = input.options;
+    // An activity that heartbeats keeps its (long) start-to-close: the heartbeat timeout notices a dead worker.
+    const timeouts =
+      o.heartbeatTimeout !== undefined
+        ? { heartbeatTimeout: cap(o.heartbeatTimeout) }
+        : { startToCloseTimeout: cap(o.startToCloseTimeout) };
+    const retry = o.retry && { ...o.retry, maximumInterval: MAX_RETRY_INTERVAL_MS };
+    const options = { ...o, ...timeouts, ...(retry && { retry }) };
+    return next({ ...input, options });
+  }
+}
+
+export const interceptors: WorkflowInterceptorsFactory = () => ({ outbound: [new CapTimeouts()] });

@@ -1,0 +1,562 @@
+/**
+ * Shared pieces of the durability tests (test/durability, test/soak): the emulator with independent "lanes" of
+ * scoring services, workflow bundles, run inputs, and the accounting that turns the emulator's inspection into
+ * verdicts (one started job per run, one effective update per scoring service) and numbers for the summary.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
+import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { WorkflowFailedError } from '@temporalio/client';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { ClientSecretCredential } from '@azure/identity';
+import { startEmulator } from '../../emulator';
+import type { AdfLinkedServiceJson, EmulatorHandle, EmulatorInspection, EmulatorOptions } from '../../emulator';
+import { Prng } from '../../emulator/random';
+import type { RetrainAndUpdateInput, RetrainAndUpdateResult } from '../../common/types';
+import { ROOT } from './processes';
+
+export { Prng };
+
+export const OUTPUT_DIR = process.env.ML_TEST_OUTPUT_DIR ?? join(ROOT, 'test-output');
+
+const quietLogger = {
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: (m: string) => console.error(m),
+  log: () => undefined,
+};
+
+/** Build a workflow bundle from source once per `npm test` run (next to the runner's bundle) or per process. */
+async function cachedBundle(name: string, interceptors: string[]): Promise<string> {
+  const base = process.env.ML_TEST_WORKFLOW_BUNDLE;
+  if (base && interceptors.length === 0 && existsSync(base)) return base;
+  const file = base ? `${base}.${name}.js` : join(tmpdir(), `ml-retrain-${name}-${process.pid}.js`);
+  if (existsSync(file)) return file;
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: join(ROOT, 'workflows', 'index.ts'),
+    workflowInterceptorModules: interceptors,
+    logger: quietLogger,
+  });
+  const tmp = `${file}.${process.pid}`;
+  writeFileSync(tmp, code);
+  renameSync(tmp, file);
+  return file;
+}
+
+/** The product's workflows, bundled from source. */
+export const productBundle = (): Promise<string> => cachedBundle('product', []);
+/** The product's workflows with activity timeouts capped (./fast-timeouts.ts): for tests that kill processes. */
+export const cappedBundle = (): Promise<string> => cachedBundle('capped', [join(__dirname, 'fast-timeouts.ts')]);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Emulator with lanes
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A pair of scoring services (a classic endpoint and an ARM web service) that only one run at a time updates. */
+export interface Lane {
+  index: number;
+  /** The lane's own training linked service: the shared training service, with a lane marker in the URL query. */
+  training: string;
+  /** `target` is the emulator's name of the service (inspection), `path` the URL path of its update requests. */
+  classic: { linkedService: string; target: string; path: string };
+  arm: { linkedService: string; target: string; path: string };
+}
+
+export interface DurabilityEnv {
+  emu: EmulatorHandle;
+  options: EmulatorOptions;
+  configDir: string;
+  container: string;
+  lanes: Lane[];
+  /** Every secret the worker holds (keys, client secret, account key): none may leak. Never log. */
+  secrets: string[];
+  /** Stop the emulator (its state stays in the state dir). */
+  stopEmulator(): Promise<void>;
+  /** Start it again with the same options: same state dir, same port, so the linked services stay valid. */
+  startEmulatorAgain(): Promise<void>;
+  /** Inspections of earlier emulator incarnations, oldest first (a restart starts a new request log). */
+  earlier: EmulatorInspection[];
+  /** Requests of all incarnations. */
+  allRequests(): EmulatorInspection['requests'];
+  close(): Promise<void>;
+}
+
+async function armCall(
+  emu: EmulatorHandle,
+  method: string,
+  url: string,
+  body?: unknown,
+): Promise<{ json: { location?: string; properties?: unknown; status?: string }; headers: Headers }> {
+  const cred = new ClientSecretCredential(emu.ids.tenantId, emu.identity.clientId, emu.keys.clientSecret, {
+    authorityHost: emu.urls.authorityHost,
+    disableInstanceDiscovery: true,
+  });
+  const token = await cred.getToken('https://management.azure.com/.default');
+  const res = await fetch(url, {
+    method,
+    headers: { Authorization: `Bearer ${token.token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${url.split('?')[0]}: ${res.status} ${text.slice(0, 300)}`);
+  return { json: text ? JSON.parse(text) : undefined, headers: res.headers };
+}
+
+/**
+ * A lane: a new classic endpoint (management PUT) and a new ARM web service (ARM PUT of the seeded definition),
+ * with their own linked services. Runs in different lanes never touch the same scoring service, so their updates
+ * can be counted without ambiguity while they run concurrently.
+ */
+async function createLane(emu: EmulatorHandle, index: number): Promise<{ lane: Lane; files: AdfLinkedServiceJson[] }> {
+  const endpoint = `lane-${index}`;
+  const mgmt = emu.urls.classicUpdateResource.replace(/\/[^/]+$/, `/${endpoint}`);
+  const put = await fetch(mgmt, {
+    method: 'PUT',
+    headers: { Authorization: `Bearer ${emu.keys.workspaceToken}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ Description: `durability lane ${index}` }),
+  });
+  if (put.status !== 200) throw new Error(`classic PUT ${endpoint}: ${put.status} ${await put.text()}`);
+  const ep = (await put.json()) as { PrimaryKey: string; ApiLocation: string };
+  const classicLs = structuredClone(emu.linkedServices.classicScoringEndpoint);
+  classicLs.name = `classicLane${index}`;
+  Object.assign(classicLs.properties.typeProperties, {
+    mlEndpoint: `${ep.ApiLocation}/jobs?api-version=2.0`,
+    apiKey: { type: 'SecureString', value: ep.PrimaryKey },
+    updateResourceEndpoint: mgmt,
+  });
+
+  const name = `laneService${index}`;
+  const armUrl = emu.urls.armUpdateResource.replace(/\/webServices\/[^?]+/, `/webServices/${name}`);
+  const def = (await armCall(emu, 'GET', emu.urls.armUpdateResource)).json;
+  const created = await armCall(emu, 'PUT', armUrl, { location: def.location, properties: def.properties });
+  const op = created.headers.get('azure-asyncoperation');
+  for (let i = 0; op && i < 100; i++) {
+    const s = (await armCall(emu, 'GET', op)).json;
+    if (s.status !== 'InProgress' && s.status !== 'Provisioning') break;
+    await sleep(100);
+  }
+  const armLs = structuredClone(emu.linkedServices.updatableScoringEndpoint2);
+  armLs.name = `armLane${index}`;
+  armLs.properties.typeProperties.updateResourceEndpoint = armUrl;
+  // Entra accepts the tenant's domain or GUID: alternating them gives lanes 0 and 1 distinct token request paths.
+  armLs.properties.typeProperties.tenant = index % 2 === 0 ? emu.identity.tenant : emu.ids.tenantId;
+
+  // The BES runtime ignores unknown query parameters: the marker makes the lane's submit path its own, so the
+  // request log tells which lane a submit came from.
+  const trainingLs = structuredClone(emu.linkedServices.trainingEndpoint);
+  trainingLs.name = `trainingLane${index}`;
+  trainingLs.properties.typeProperties.mlEndpoint = `${emu.urls.trainingBes}/jobs?api-version=2.0&lane=${index}`;
+
+  return {
+    lane: {
+      index,
+      training: trainingLs.name,
+      classic: {
+        linkedService: classicLs.name,
+        target: `${emu.ids.workspaceId}/${emu.ids.classicWebServiceId}/${endpoint}`,
+        path: new URL(mgmt).pathname,
+      },
+      arm: { linkedService: armLs.name, target: new URL(armUrl).pathname, path: new URL(armUrl).pathname },
+    },
+    files: [classicLs, armLs, trainingLs],
+  };
+}
+
+export async function startDurabilityEnv(o: { lanes: number; emulator?: EmulatorOptions }): Promise<DurabilityEnv> {
+  const shared = process.env.ML_TEST_AZURITE_CONNECTION_STRING;
+  const options: EmulatorOptions = {
+    azurite: shared ? { connectionString: shared } : undefined,
+    maxLoggedRequests: 500_000,
+    ...o.emulator,
+    jobs: { runningMs: 600, ...o.emulator?.jobs },
+    arm: { provisioningMs: 300, ...o.emulator?.arm },
+  };
+  let emu = await startEmulator(options);
+  if (options.stateDir && options.port === undefined) options.port = Number(new URL(emu.url).port);
+  const configDir = await mkdtemp(join(tmpdir(), 'durability-adf-'));
+  await emu.writeConfig(configDir);
+  const lanes: Lane[] = [];
+  const secrets = new Set<string>();
+  for (let i = 0; i < o.lanes; i++) {
+    const { lane, files } = await createLane(emu, i);
+    lanes.push(lane);
+    for (const f of files) {
+      writeFileSync(join(configDir, 'linkedService', `${f.name}.json`), JSON.stringify(f, null, 2), { mode: 0o600 });
+    }
+  }
+  for (const f of await readdir(join(configDir, 'linkedService'))) {
+    const tp = JSON.parse(await readFile(join(configDir, 'linkedService', f), 'utf8')).properties.typeProperties;
+    for (const k of ['apiKey', 'servicePrincipalKey', 'connectionString']) {
+      const v = tp[k]?.value ?? tp[k];
+      if (typeof v === 'string') secrets.add(v);
+    }
+  }
+  for (const v of Object.values(emu.keys)) {
+    if (typeof v === 'string') secrets.add(v);
+    else for (const k of Object.values(v)) secrets.add(k);
+  }
+  secrets.add(/AccountKey=([^;]+)/.exec(emu.storage.connectionString)![1]);
+
+  const container = `durability${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const blobs = BlobServiceClient.fromConnectionString(emu.storage.connectionString);
+  await blobs.createContainer(container);
+  await blobs.getContainerClient(container).getBlockBlobClient('input/train.csv').upload('a,b\n1,2\n', 8);
+
+  const earlier: EmulatorInspection[] = [];
+  return {
+    get emu() {
+      return emu;
+    },
+    options,
+    configDir,
+    container,
+    lanes,
+    secrets: [...secrets].filter((s) => s.length >= 12),
+    earlier,
+    async stopEmulator() {
+      earlier.push(emu.inspect());
+      await emu.close();
+    },
+    async startEmulatorAgain() {
+      emu = await startEmulator(options);
+    },
+    allRequests: () => [...earlier.flatMap((i) => i.requests), ...emu.inspect().requests],
+    async close() {
+      await emu.close();
+      await rm(configDir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Runs
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface RunRecord {
+  workflowId: string;
+  lane: Lane;
+  /** `runs/<id>/model.ilearner` in the env's container: identifies the run's BES jobs in the inspection. */
+  modelBlob: string;
+  handle?: WorkflowHandle;
+  outcome?: 'completed' | 'failed' | 'cancelled' | 'timedOut' | 'terminated' | 'error';
+  result?: RetrainAndUpdateResult;
+  error?: string;
+  durationMs?: number;
+}
+
+export function runInput(env: DurabilityEnv, lane: Lane, runId: string, pollSeconds = 0.2): RetrainAndUpdateInput {
+  const storage = 'StorageLinkedService';
+  const model = `${env.container}/runs/${runId}/model.ilearner`;
+  return {
+    pipeline: 'durability',
+    training: {
+      activityName: 'amlBEGetilearner',
+      linkedServiceName: lane.training,
+      webServiceInputs: {
+        input1: { linkedServiceName: storage, filePath: `${env.container}/input/train.csv` },
+        input2: { linkedServiceName: storage, filePath: `${env.container}/input/train.csv` },
+      },
+      webServiceOutputs: {
+        output1: { linkedServiceName: storage, filePath: model },
+        output2: { linkedServiceName: storage, filePath: `${env.container}/runs/${runId}/eval.csv` },
+      },
+    },
+    updates: [
+      // The ARM service reads the model from storage; the classic endpoint from the BES output: both sources.
+      {
+        activityName: 'amlUpdateArm',
+        linkedServiceName: lane.arm.linkedService,
+        trainedModelName: env.emu.ids.trainedModelName,
+        trainedModelLinkedServiceName: storage,
+        trainedModelFilePath: model,
+      },
+      {
+        activityName: 'amlUpdateClassic',
+        linkedServiceName: lane.classic.linkedService,
+        trainedModelName: env.emu.ids.trainedModelName,
+      },
+    ],
+    options: { pollIntervalSeconds: pollSeconds },
+  };
+}
+
+export async function startRun(
+  client: Client,
+  env: DurabilityEnv,
+  lane: Lane,
+  taskQueue: string,
+  id: string,
+  extra: {
+    input?: (i: RetrainAndUpdateInput) => void;
+    workflowExecutionTimeout?: Duration;
+    /** Keep the server's default workflow task timeout (10 s) instead of the tests' 2 s. */
+    defaultTaskTimeout?: boolean;
+  } = {},
+): Promise<RunRecord> {
+  const input = runInput(env, lane, id);
+  extra.input?.(input);
+  const start = () =>
+    client.workflow.start('retrainAndUpdate', {
+      taskQueue,
+      workflowId: id,
+      args: [input],
+      // A short task timeout: a workflow task lost with a killed worker is retried after 2 s instead of 10 s.
+      workflowTaskTimeout: extra.defaultTaskTimeout ? undefined : '2s',
+      workflowExecutionTimeout: extra.workflowExecutionTimeout,
+      // A start retried through a server outage attaches to the run if the first attempt created it.
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    });
+  let handle: WorkflowHandle | undefined;
+  for (let attempt = 1; !handle; attempt++) {
+    try {
+      handle = await start();
+    } catch (err) {
+      if (attempt >= 120) throw err;
+      await sleep(500);
+    }
+  }
+  return { workflowId: id, lane, modelBlob: `runs/${id}/model.ilearner`, handle };
+}
+
+/**
+ * Wait for the run's end and record how it ended. Rides through a Temporal server outage (the client's calls fail
+ * while it is down): only a run that really ended, or the deadline, stops the wait.
+ */
+export async function settle(run: RunRecord, started = Date.now(), deadlineMs = 10 * 60_000): Promise<RunRecord> {
+  for (;;) {
+    try {
+      run.result = (await run.handle!.result()) as RetrainAndUpdateResult;
+      run.outcome = 'completed';
+      break;
+    } catch (err) {
+      if (err instanceof WorkflowFailedError) {
+        run.outcome = await closedAs(run.handle!);
+        run.error = rootMessage(err);
+        break;
+      }
+      if (Date.now() - started > deadlineMs) {
+        run.outcome = 'error';
+        run.error = rootMessage(err);
+        break;
+      }
+      await sleep(500);
+    }
+  }
+  run.durationMs = Date.now() - started;
+  return run;
+}
+
+async function closedAs(h: WorkflowHandle): Promise<NonNullable<RunRecord['outcome']>> {
+  for (let i = 0; i < 60; i++) {
+    const name = (await h.describe().catch(() => undefined))?.status.name;
+    if (name === 'CANCELLED') return 'cancelled';
+    if (name === 'TIMED_OUT') return 'timedOut';
+    if (name === 'TERMINATED') return 'terminated';
+    if (name === 'FAILED') return 'failed';
+    await sleep(500);
+  }
+  return 'error';
+}
+
+export function rootMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown; type?: string } | undefined;
+  const parts: string[] = [];
+  while (e) {
+    parts.push(`${e.type ? `${e.type}: ` : ''}${e.message ?? JSON.stringify(e)}`);
+    e = e.cause as typeof e;
+  }
+  return parts.join(' <- ');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Verdicts from the emulator's inspection
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Effective updates per target: updates that changed which model the target points at. A repeated update with the
+ * model already in place (a retried PATCH) is recorded by the emulator but changes nothing, so it does not count.
+ */
+export function effectiveUpdates(updates: EmulatorInspection['updates']): {
+  effective: Map<string, number>;
+  repeated: Map<string, number>;
+} {
+  const current = new Map<string, string | null>();
+  const effective = new Map<string, number>();
+  const repeated = new Map<string, number>();
+  for (const u of updates) {
+    const key = `${u.target}|${u.modelJobId}`;
+    if (current.get(u.target) === u.modelJobId) repeated.set(key, (repeated.get(key) ?? 0) + 1);
+    else effective.set(key, (effective.get(key) ?? 0) + 1);
+    current.set(u.target, u.modelJobId);
+  }
+  return { effective, repeated };
+}
+
+export interface Verdict {
+  problems: string[];
+  /** Submitted jobs that were never started (a submit retried after its response was lost). */
+  orphanJobs: number;
+  /** Start requests refused because the job already ran (a start retried after its response was lost). */
+  refusedStarts: number;
+  /** Update requests that found their model already in place and changed nothing. */
+  repeatedUpdates: number;
+  /** Update results that reported the change as already applied (a retried update that sent no PATCH). */
+  alreadyApplied: number;
+}
+
+/**
+ * For every run: it completed; exactly one of its BES jobs was started, exactly once, and it is the run's job; its
+ * other jobs (orphans of a lost submit response) never started; each of its two scoring services changed to its
+ * model exactly once. Runs in one lane run one after another, so the lane's services end on the last run's model.
+ */
+export function judgeRuns(inspection: EmulatorInspection, runs: RunRecord[], container: string): Verdict {
+  const problems: string[] = [];
+  const { effective, repeated } = effectiveUpdates(inspection.updates);
+  let orphanJobs = 0;
+  let refusedStarts = 0;
+  let alreadyApplied = 0;
+  for (const run of runs) {
+    const tag = `${run.workflowId} (lane ${run.lane.index})`;
+    if (run.outcome !== 'completed') {
+      problems.push(`${tag}: ${run.outcome}: ${run.error}`);
+      continue;
+    }
+    const jobId = run.result!.jobId;
+    const jobs = inspection.jobs.filter((j) =>
+      Object.values(j.outputs).some((o) => o.container === container && o.blobName === run.modelBlob),
+    );
+    // A job starts at most once (NotStarted → Running); the emulator's `started` counts start requests, refused
+    // ones included (a start retried after its response was lost finds the job running).
+    const started = jobs.filter((j) => j.startedAt !== null);
+    if (started.length !== 1 || started[0].jobId !== jobId) {
+      problems.push(`${tag}: started jobs ${JSON.stringify(started.map((j) => j.jobId))}, result job ${jobId}`);
+    }
+    orphanJobs += jobs.length - started.length;
+    refusedStarts += started.reduce((n, j) => n + j.started, 0) - started.length;
+    for (const t of [run.lane.arm.target, run.lane.classic.target]) {
+      const n = effective.get(`${t}|${jobId}`) ?? 0;
+      if (n !== 1) problems.push(`${tag}: ${n} effective updates of ${t}`);
+    }
+    alreadyApplied += run.result!.updates.filter((u) => u.alreadyApplied).length;
+  }
+  const byLane = new Map<number, RunRecord>();
+  for (const run of runs) byLane.set(run.lane.index, run);
+  for (const [, run] of byLane) {
+    if (run.outcome !== 'completed') continue;
+    for (const t of [run.lane.arm.target, run.lane.classic.target]) {
+      const live = inspection.liveModels[t];
+      if (live !== run.result!.jobId)
+        problems.push(`lane ${run.lane.index}: ${t} serves ${live}, not ${run.result!.jobId}`);
+    }
+  }
+  let repeatedUpdates = 0;
+  for (const n of repeated.values()) repeatedUpdates += n;
+  return { problems, orphanJobs, refusedStarts, repeatedUpdates, alreadyApplied };
+}
+
+export function outcomes(runs: RunRecord[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of runs) out[r.outcome ?? 'unfinished'] = (out[r.outcome ?? 'unfinished'] ?? 0) + 1;
+  return out;
+}
+
+/** Faults the emulator applied, by label ('429', '503', 'reset', 'reset-after', 'latency:200', ...). */
+export function faultCounts(requests: EmulatorInspection['requests']): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of requests) {
+    if (!r.fault) continue;
+    for (const f of r.fault.split(',')) {
+      const kind = f.startsWith('latency') ? 'latency' : f;
+      out[kind] = (out[kind] ?? 0) + 1;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Summary: test-output/durability/<section>.json, merged into test-output/durability-summary.json
+// ---------------------------------------------------------------------------------------------------------------
+
+export function writeSummary(section: string, data: Record<string, unknown>): void {
+  const dir = join(OUTPUT_DIR, 'durability');
+  mkdirSync(dir, { recursive: true });
+  const entry = { ...data, finishedAt: new Date().toISOString() };
+  writeFileSync(join(dir, `${section}.json`), `${JSON.stringify(entry, null, 2)}\n`);
+  const merged: Record<string, unknown> = {};
+  for (const f of readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .sort()) {
+    try {
+      merged[f.replace(/\.json$/, '')] = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+    } catch {
+      // A section being written by another test file right now: it merges itself when done.
+    }
+  }
+  const tmp = join(OUTPUT_DIR, `durability-summary.json.${process.pid}`);
+  writeFileSync(tmp, `${JSON.stringify(merged, null, 2)}\n`);
+  renameSync(tmp, join(OUTPUT_DIR, 'durability-summary.json'));
+  const flat = Object.entries(data)
+    .filter(([, v]) => v !== undefined && (typeof v !== 'object' || v === null || Object.keys(v).length <= 12))
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join(' ');
+  console.log(`[durability] ${section}: ${flat}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Secrets
+// ---------------------------------------------------------------------------------------------------------------
+
+const SAS_SIGNATURE = /[?&]sig=(?!\*)[A-Za-z0-9%+/=]{8,}/;
+
+export interface SecretScan {
+  historiesScanned: number;
+  eventsScanned: number;
+  textsScanned: number;
+  bytesScanned: number;
+  /** `where: what` for every finding; never the secret itself. */
+  leaks: string[];
+}
+
+/** Payload data are base64 of UTF-8 JSON: decode them so the search sees what was stored. */
+export function decodeHistory(history: unknown): string {
+  const raw = JSON.stringify(history);
+  const decoded = raw.replace(/"data":"([A-Za-z0-9+/=]*)"/g, (_m, b64: string) =>
+    JSON.stringify(Buffer.from(b64, 'base64').toString('utf8')),
+  );
+  return `${raw}\n${decoded}`;
+}
+
+/** Search histories and process output for the secrets themselves and for SAS signatures. */
+export async function scanForSecrets(
+  secrets: string[],
+  handles: WorkflowHandle[],
+  texts: { name: string; text: string }[],
+): Promise<SecretScan> {
+  const scan: SecretScan = { historiesScanned: 0, eventsScanned: 0, textsScanned: 0, bytesScanned: 0, leaks: [] };
+  if (secrets.length < 4) scan.leaks.push(`only ${secrets.length} secrets known: the scan would prove little`);
+  const check = (where: string, text: string) => {
+    scan.bytesScanned += text.length;
+    for (const s of secrets) if (text.includes(s)) scan.leaks.push(`${where}: a secret (${s.slice(0, 3)}…)`);
+    if (SAS_SIGNATURE.test(text)) scan.leaks.push(`${where}: a SAS signature`);
+    if (/AccountKey=(?!\*)[A-Za-z0-9+/]{8,}/.test(text)) scan.leaks.push(`${where}: an AccountKey`);
+  };
+  for (const h of handles) {
+    const history = await h.fetchHistory();
+    scan.historiesScanned++;
+    scan.eventsScanned += history.events?.length ?? 0;
+    check(`history of ${h.workflowId}`, decodeHistory(history));
+  }
+  for (const t of texts) {
+    scan.textsScanned++;
+    check(t.name, t.text);
+  }
+  return scan;
+}
