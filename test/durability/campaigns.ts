@@ -13,6 +13,7 @@ import {
   OUTPUT_DIR,
   Prng,
   cappedBundle,
+  fastRetryBundle,
   faultCounts,
   judgeRuns,
   outcomes,
@@ -310,8 +311,8 @@ export interface FaultCampaign {
   runsPerLane: number;
   seed: number;
   runTimeoutMs: number;
-  /** Capped retry intervals (./fast-timeouts.ts) instead of the product's, for the fast test. */
-  capped: boolean;
+  /** Retry pauses capped at 5 s (./fast-retries.ts) instead of the product's up to 1 min, for the fast test. */
+  fastRetries: boolean;
 }
 
 /** Runs under 20 % mixed faults on every route, with the product's own timeouts and retry policies. */
@@ -326,7 +327,7 @@ export async function runFaultCampaign(
     configDir: env.configDir,
     taskQueue,
     env: workerEnv(env),
-    bundlePath: c.capped ? await cappedBundle() : await productBundle(),
+    bundlePath: c.fastRetries ? await fastRetryBundle() : await productBundle(),
     logFile: join(OUTPUT_DIR, 'durability', 'logs', `${c.section}-worker.log`),
   });
   const t0 = Date.now();

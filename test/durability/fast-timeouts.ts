@@ -4,9 +4,8 @@
  * A kill -9 loses the activities in flight: Temporal retries them only once a timeout fires, the heartbeat timeout
  * for activities that heartbeat, else start-to-close (2 min for the product's short calls). The guarantees under
  * test (every run completes, one started job, one effective update) do not depend on those values, so the crash
- * tests cap them to fit dozens of kills into minutes. Likewise the pause between retries: under 20 % faults an update
- * may need many attempts, and the product's backoff (up to 1 min) only stretches the fast tests; Retry-After is
- * unaffected (it overrides the backoff). The soak runs the product's own values.
+ * tests cap them to fit dozens of kills into minutes, and the pause between retries too (see ./fast-retries.ts).
+ * The other tests and the soak run the product's own values.
  */
 import type {
   ActivityInput,

@@ -55,6 +55,9 @@ async function cachedBundle(name: string, interceptors: string[]): Promise<strin
 export const productBundle = (): Promise<string> => cachedBundle('product', []);
 /** The product's workflows with activity timeouts capped (./fast-timeouts.ts): for tests that kill processes. */
 export const cappedBundle = (): Promise<string> => cachedBundle('capped', [join(__dirname, 'fast-timeouts.ts')]);
+/** The product's workflows with only the pause between retries capped (./fast-retries.ts): the fast fault test. */
+export const fastRetryBundle = (): Promise<string> =>
+  cachedBundle('fast-retries', [join(__dirname, 'fast-retries.ts')]);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Emulator with lanes
@@ -84,8 +87,6 @@ export interface DurabilityEnv {
   startEmulatorAgain(): Promise<void>;
   /** Inspections of earlier emulator incarnations, oldest first (a restart starts a new request log). */
   earlier: EmulatorInspection[];
-  /** Requests of all incarnations. */
-  allRequests(): EmulatorInspection['requests'];
   close(): Promise<void>;
 }
 
@@ -228,7 +229,6 @@ export async function startDurabilityEnv(o: { lanes: number; emulator?: Emulator
     async startEmulatorAgain() {
       emu = await startEmulator(options);
     },
-    allRequests: () => [...earlier.flatMap((i) => i.requests), ...emu.inspect().requests],
     async close() {
       await emu.close();
       await rm(configDir, { recursive: true, force: true });

@@ -34,7 +34,7 @@ describe('soak: faults', () => {
         runsPerLane: RUNS_PER_LANE,
         seed: SEED,
         runTimeoutMs: 400_000,
-        capped: false,
+        fastRetries: false,
       });
       expect(r.problems).toEqual([]);
       expect(r.secrets.leaks).toEqual([]);
