@@ -300,6 +300,24 @@ async function followArmOperation(
   }
 }
 
+/**
+ * Heartbeat on a timer while `work` runs. The ARM operation heartbeats as it polls, but a throttled Entra token
+ * request (the credential waits out Retry-After inside `getToken`) or a slow read can take longer than the heartbeat
+ * timeout with no request of ours to hang a heartbeat on; the server would then time the attempt out and start
+ * another next to it. The ticker also delivers a cancellation while a request is in flight. A request that hangs is
+ * still bounded: by `requestTimeoutMs`, and the attempt by its start-to-close timeout.
+ */
+async function heartbeating<T>(act: Context, work: () => Promise<T>): Promise<T> {
+  const timeoutMs = act.info.heartbeatTimeoutMs;
+  if (!timeoutMs) return work();
+  const timer = setInterval(() => act.heartbeat(), Math.max(50, Math.floor(timeoutMs / 3)));
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 export function createUpdateActivities(deps: ActivityDeps) {
   return {
     /**
@@ -311,9 +329,10 @@ export function createUpdateActivities(deps: ActivityDeps) {
       const act = Context.current();
       const ls = deps.azureML(input.step.linkedServiceName);
       const kind = updateKind(ls);
-      const loc = await resolveModelLocation(deps, input.model.source, act.cancellationSignal);
-      const result =
-        kind === 'classic' ? await updateClassic(deps, ls, input, loc) : await updateArm(deps, ls, input, loc);
+      const result = await heartbeating(act, async () => {
+        const loc = await resolveModelLocation(deps, input.model.source, act.cancellationSignal);
+        return kind === 'classic' ? updateClassic(deps, ls, input, loc) : updateArm(deps, ls, input, loc);
+      });
       act.log.info('scoring service updated', { linkedService: ls.name, kind, alreadyApplied: result.alreadyApplied });
       return result;
     },
