@@ -11,18 +11,21 @@ import type {
   WorkflowInterceptorsFactory,
   WorkflowOutboundCallsInterceptor,
 } from '@temporalio/workflow';
-import { MAX_RETRY_INTERVAL_MS } from './fast-timeouts';
+
+/** Longest pause between two attempts (the product's is 1 min; Retry-After still applies, it overrides backoff). */
+export const MAX_RETRY_INTERVAL_MS = 5_000;
+
+/** The activity options with the pause between retries capped; also used by ./fast-timeouts.ts. */
+export function capRetryInterval(o: ActivityInput['options']): ActivityInput['options'] {
+  return o.retry ? { ...o, retry: { ...o.retry, maximumInterval: MAX_RETRY_INTERVAL_MS } } : o;
+}
 
 class CapRetryIntervals implements WorkflowOutboundCallsInterceptor {
   scheduleActivity(
     input: ActivityInput,
     next: Next<WorkflowOutboundCallsInterceptor, 'scheduleActivity'>,
   ): Promise<unknown> {
-    const o = input.options;
-    return next({
-      ...input,
-      options: o.retry ? { ...o, retry: { ...o.retry, maximumInterval: MAX_RETRY_INTERVAL_MS } } : o,
-    });
+    return next({ ...input, options: capRetryInterval(input.options) });
   }
 }
 

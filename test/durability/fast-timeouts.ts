@@ -14,11 +14,10 @@ import type {
   WorkflowOutboundCallsInterceptor,
 } from '@temporalio/workflow';
 import { msToNumber } from '@temporalio/common/lib/time';
+import { capRetryInterval } from './fast-retries';
 
 /** Longest a lost activity attempt is waited for. */
 export const CAP_MS = 10_000;
-/** Longest pause between two attempts (the product's is 1 min; Retry-After still applies, it overrides backoff). */
-export const MAX_RETRY_INTERVAL_MS = 5_000;
 
 const cap = (d: ActivityInput['options']['startToCloseTimeout']): number =>
   d === undefined ? CAP_MS : Math.min(msToNumber(d), CAP_MS);
@@ -34,9 +33,7 @@ class CapTimeouts implements WorkflowOutboundCallsInterceptor {
       o.heartbeatTimeout !== undefined
         ? { heartbeatTimeout: cap(o.heartbeatTimeout) }
         : { startToCloseTimeout: cap(o.startToCloseTimeout) };
-    const retry = o.retry && { ...o.retry, maximumInterval: MAX_RETRY_INTERVAL_MS };
-    const options = { ...o, ...timeouts, ...(retry && { retry }) };
-    return next({ ...input, options });
+    return next({ ...input, options: capRetryInterval({ ...o, ...timeouts }) });
   }
 }
 
