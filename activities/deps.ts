@@ -26,6 +26,8 @@ export interface ActivityDeps {
 export interface ActivitySettings {
   /** OAuth scope for ARM. Default https://management.azure.com/.default */
   armScope: string;
+  /** Entra host the service-principal credentials use (AZURE_AUTHORITY_HOST); read to explain a tenant it refuses. */
+  authorityHost: string;
   /** Lifetime of the read SAS handed to the scoring service. */
   sasTtlMinutes: number;
   /** Poll interval for ARM long-running operations when the service gives no Retry-After. */
@@ -36,6 +38,7 @@ export interface ActivitySettings {
 
 export const DEFAULT_ACTIVITY_SETTINGS: ActivitySettings = {
   armScope: 'https://management.azure.com/.default',
+  authorityHost: 'https://login.microsoftonline.com',
   sasTtlMinutes: 24 * 60,
   armPollIntervalMs: 5000,
   requestTimeoutMs: 60_000,

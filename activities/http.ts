@@ -160,8 +160,55 @@ interface AuthenticationErrorLike {
   message: string;
 }
 
+/**
+ * @azure/identity reports Entra's refusals two ways: `AuthenticationError` (with the status and OAuth error) and, for
+ * errors MSAL raised (ClientSecretCredential in identity 4.x), `AuthenticationRequiredError`, whose message starts
+ * with the OAuth error code (`invalid_client: ... AADSTS7000215 ...`) and carries no status.
+ */
 function isAuthenticationError(err: unknown): err is AuthenticationErrorLike {
-  return typeof err === 'object' && err !== null && (err as { name?: string }).name === 'AuthenticationError';
+  const name = (err as { name?: string } | null)?.name;
+  return typeof err === 'object' && (name === 'AuthenticationError' || name === 'AuthenticationRequiredError');
+}
+
+/** OAuth 2.0 token-endpoint errors (RFC 6749 §5.2) that say the credential itself is wrong. */
+const OAUTH_REFUSALS = new Set(['invalid_client', 'unauthorized_client', 'invalid_scope', 'invalid_tenant']);
+/**
+ * `invalid_request` and `invalid_grant` also cover transient conditions, so they count as refusals only with an Entra
+ * code that names a configuration problem: tenant not found or malformed (90002, 900023), application not in the
+ * tenant (700016), invalid or expired secret (7000215, 7000222), application disabled (7000112), resource (scope)
+ * unknown (500011), required parameter missing (90014, 900144).
+ */
+const AADSTS_REFUSALS = new Set([
+  'AADSTS90002',
+  'AADSTS900023',
+  'AADSTS700016',
+  'AADSTS7000215',
+  'AADSTS7000222',
+  'AADSTS7000112',
+  'AADSTS500011',
+  'AADSTS90014',
+  'AADSTS900144',
+]);
+
+/** A token refusal that no retry can fix, as a final failure naming the linked service's fields; else undefined. */
+export function tokenRefusal(err: unknown, linkedServiceName: string): ApplicationFailure | undefined {
+  if (!isAuthenticationError(err)) return undefined;
+  const status = err.statusCode ?? 0;
+  const code = err.errorResponse?.error ?? /^([a-z_]+):/.exec(err.message)?.[1] ?? 'unknown';
+  const aadsts = /AADSTS\d+/.exec(`${err.errorResponse?.errorDescription ?? ''} ${err.message}`)?.[0];
+  if (status === 429 || status >= 500) return undefined;
+  if (!OAUTH_REFUSALS.has(code) && !(aadsts && AADSTS_REFUSALS.has(aadsts))) return undefined;
+  return ApplicationFailure.create({
+    type: FailureType.AuthenticationFailed,
+    nonRetryable: true,
+    message: `Entra refused the service principal of linked service '${linkedServiceName}' (${[
+      status || '',
+      code,
+      aadsts,
+    ]
+      .filter(Boolean)
+      .join(' ')}): check fields 'servicePrincipalId', 'servicePrincipalKey' and 'tenant'`,
+  });
 }
 
 /** Node's codes for a certificate chain that does not verify or does not match the host. */
@@ -180,20 +227,13 @@ export function failureFromError(err: unknown, ctx: CallContext): ApplicationFai
   const name = (err as { name?: string })?.name;
   if (name === 'AbortError') return err as Error; // cancellation: let Temporal see it as such
   if (isAuthenticationError(err)) {
-    const status = err.statusCode ?? 0;
-    const code = err.errorResponse?.error ?? 'unknown';
-    if (status === 429 || status >= 500) {
-      return ApplicationFailure.create({
-        type: FailureType.Throttled,
-        message: `token request for linked service '${ctx.linkedServiceName}' answered ${status} (${code}); will retry`,
-      });
-    }
+    const refused = tokenRefusal(err, ctx.linkedServiceName);
+    if (refused) return refused;
+    // Throttling, an Entra outage or a network error on the way: worth another attempt.
+    const status = err.statusCode ? ` answered ${err.statusCode}` : ' failed';
     return ApplicationFailure.create({
-      type: FailureType.AuthenticationFailed,
-      nonRetryable: true,
-      message:
-        `Entra refused the service principal of linked service '${ctx.linkedServiceName}' (${status} ${code}): ` +
-        `check fields 'servicePrincipalId', 'servicePrincipalKey' and 'tenant'`,
+      type: err.statusCode === 429 ? FailureType.Throttled : FailureType.ServiceError,
+      message: `token request for linked service '${ctx.linkedServiceName}'${status} (${err.message.split('\n')[0].slice(0, 200)}); will retry`,
     });
   }
   if (name === 'CredentialUnavailableError') {

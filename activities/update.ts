@@ -7,7 +7,7 @@ import { FailureType } from '../common/failures';
 import type { UpdateKind, UpdateResult, UpdateServiceInput } from '../common/types';
 import type { ActivityDeps } from './deps';
 import type { CallContext } from './http';
-import { ensureOk, failureFromResponse, retryAfterMs, send } from './http';
+import { ensureOk, failureFromError, failureFromResponse, parseErrorBody, retryAfterMs, send } from './http';
 import type { ModelLocation } from './model';
 import { resolveModelLocation } from './model';
 
@@ -180,6 +180,45 @@ interface ArmWebService {
   [k: string]: unknown;
 }
 
+/**
+ * Get the ARM token before the first ARM call (the pipeline's bearer policy then takes it from the credential's
+ * cache), so that a refusal is told apart from an outage and named. MSAL reports a tenant Entra does not know the same
+ * way as an unreachable Entra (`endpoints_resolution_error`, before any token request); reading the tenant's OpenID
+ * metadata ourselves tells which: Entra answers 400 `invalid_tenant` (AADSTS90002) for a tenant it does not know.
+ */
+async function armToken(deps: ActivityDeps, ls: AzureMLLinkedService, ctx: CallContext): Promise<void> {
+  const act = Context.current();
+  try {
+    await deps.credentialFor(ls).getToken(deps.settings.armScope, { abortSignal: act.cancellationSignal });
+  } catch (err) {
+    const e = err as { name?: string; message?: string };
+    if (e?.name !== 'CredentialUnavailableError' || !/endpoints_resolution_error/.test(e.message ?? '')) {
+      throw failureFromError(err, ctx);
+    }
+    const metadata = `${deps.settings.authorityHost.replace(/\/+$/, '')}/${encodeURIComponent(ls.tenant ?? '')}/v2.0/.well-known/openid-configuration`;
+    const res = await send(
+      deps.httpClient,
+      { method: 'GET', url: metadata, abortSignal: act.cancellationSignal, timeoutMs: deps.settings.requestTimeoutMs },
+      { ...ctx, urlField: 'tenant' },
+    );
+    if (res.status === 400 || res.status === 404) {
+      const body = parseErrorBody(res);
+      const aadsts = /AADSTS\d+/.exec(body.message ?? '')?.[0];
+      throw ApplicationFailure.create({
+        type: FailureType.AuthenticationFailed,
+        nonRetryable: true,
+        message:
+          `Entra does not know tenant '${ls.tenant}' of linked service '${ls.name}' ` +
+          `(${[res.status, body.code, aadsts].filter(Boolean).join(' ')}): check field 'tenant'`,
+      });
+    }
+    throw ApplicationFailure.create({
+      type: FailureType.NetworkError,
+      message: `no token for linked service '${ls.name}': Entra's metadata for tenant '${ls.tenant}' answered ${res.status}; will retry`,
+    });
+  }
+}
+
 async function updateArm(
   deps: ActivityDeps,
   ls: AzureMLLinkedService,
@@ -199,6 +238,7 @@ async function updateArm(
       ctx,
     );
   const modelUrl = `${loc.baseLocation}${loc.relativeLocation}`;
+  await armToken(deps, ls, ctx);
 
   const get = async () => ensureOk(await call('GET', resourceUrl), ctx).json() as ArmWebService;
   const findAsset = (ws: ArmWebService): [string, ArmAsset] => {

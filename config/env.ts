@@ -59,6 +59,7 @@ export function loadWorkerSettings(
     },
     activity: {
       armScope: env.ML_ARM_SCOPE || DEFAULT_ACTIVITY_SETTINGS.armScope,
+      authorityHost: env.AZURE_AUTHORITY_HOST || DEFAULT_ACTIVITY_SETTINGS.authorityHost,
       sasTtlMinutes: int(env, 'ML_SAS_TTL_MINUTES', DEFAULT_ACTIVITY_SETTINGS.sasTtlMinutes),
       armPollIntervalMs: int(env, 'ML_ARM_POLL_INTERVAL_MS', DEFAULT_ACTIVITY_SETTINGS.armPollIntervalMs),
       requestTimeoutMs: int(env, 'ML_REQUEST_TIMEOUT_MS', DEFAULT_ACTIVITY_SETTINGS.requestTimeoutMs),

@@ -1,5 +1,7 @@
 import { besUrls, parseJobId, parseStatusCode } from '../../activities/bes';
-import { retryAfterMs } from '../../activities/http';
+import type { ApplicationFailure } from '@temporalio/common';
+import { failureFromError, retryAfterMs } from '../../activities/http';
+import { FailureType } from '../../common/failures';
 import { splitPath } from '../../activities/storage';
 import { parseAdfTimespan } from '../../common/duration';
 import { redact, Secret } from '../../config/secret';
@@ -95,5 +97,45 @@ describe('secrets', () => {
       'abcd1234efgh',
     ]);
     expect(out).toBe('key=*** url=https://a/b?sv=1&sig=***&se=2 Authorization: Bearer ***');
+  });
+});
+
+describe('token failures', () => {
+  const ctx = { operation: 'ARM web service update', linkedServiceName: 'scoring', authField: 'x', urlField: 'y' };
+  // The shapes @azure/identity 4.x throws: MSAL's errors become AuthenticationRequiredError, message-only.
+  const required = (message: string) => Object.assign(new Error(message), { name: 'AuthenticationRequiredError' });
+
+  test.each([
+    [
+      'invalid_client: Error(s): 7000215 - Description: AADSTS7000215: Invalid client secret provided.',
+      'AADSTS7000215',
+    ],
+    ['invalid_request: AADSTS90002: Tenant not found.', 'AADSTS90002'],
+    ['unauthorized_client: AADSTS700016: Application not found in the directory.', 'AADSTS700016'],
+  ])('when Entra refuses the credential (%s), then the failure is final and names the fields', (message, code) => {
+    const f = failureFromError(required(message), ctx) as ApplicationFailure;
+    expect(f).toMatchObject({ type: FailureType.AuthenticationFailed, nonRetryable: true });
+    expect(f.message).toContain(code);
+    expect(f.message).toContain("linked service 'scoring'");
+    expect(f.message).toContain("'servicePrincipalKey'");
+  });
+
+  test.each([
+    'temporarily_unavailable: AADSTS50196: The server temporarily throttled the request.',
+    'invalid_request: AADSTS90033: A transient error has occurred.',
+    'network_error: Network request failed',
+  ])('when the token request fails transiently (%s), then the failure is retried', (message) => {
+    const f = failureFromError(required(message), ctx) as ApplicationFailure;
+    expect(f.nonRetryable).toBe(false);
+    expect(f.type).not.toBe(FailureType.AuthenticationFailed);
+  });
+
+  test('when identity reports a 429 with an OAuth refusal code, then the status wins and it is retried', () => {
+    const err = Object.assign(new Error('throttled'), {
+      name: 'AuthenticationError',
+      statusCode: 429,
+      errorResponse: { error: 'invalid_client' },
+    });
+    expect(failureFromError(err, ctx)).toMatchObject({ type: FailureType.Throttled, nonRetryable: false });
   });
 });
