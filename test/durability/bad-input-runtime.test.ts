@@ -1,0 +1,274 @@
+/**
+ * Bad input that only the services can judge: a wrong key, a wrong service-principal secret or tenant, a
+ * trained-model resource the scoring service does not have, an output path BES refuses, a model blob that is not
+ * there, an endpoint that does not exist. `test/durability/bad-input-offline.test.ts` covers everything knowable
+ * before running. Here each run must fail at once (the first attempt's failure is final: no retry can fix it), with a
+ * message naming the linked service and the field to fix, without a crash of the worker, without training when the
+ * fault is in training, and without changing any scoring service.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { WorkflowHandle } from '@temporalio/client';
+import { FailureType } from '../../common/failures';
+import type { RetrainAndUpdateInput } from '../../common/types';
+import type { TemporalTestContext } from '../helpers/temporal';
+import { connectTemporal } from '../helpers/temporal';
+import { workerEnv } from './campaigns';
+import type { DurabilityEnv, RunRecord } from './harness';
+import {
+  OUTPUT_DIR,
+  productBundle,
+  scanForSecrets,
+  settle,
+  startDurabilityEnv,
+  startRun,
+  writeSummary,
+} from './harness';
+import { WorkerProcess } from './processes';
+
+interface Case {
+  /** Linked services to add: copies of an existing one with some typeProperties replaced. */
+  linkedServices?: { name: string; from: (env: DurabilityEnv) => string; set: Record<string, unknown> }[];
+  input: (i: RetrainAndUpdateInput, env: DurabilityEnv) => void;
+  /** The failure type and what its message must name. */
+  type: string;
+  names: RegExp[];
+  /** Whether the BES job trains before the fault shows (the fault is in the update). */
+  trains: boolean;
+}
+
+const wrongKey = randomBytes(24).toString('base64');
+const wrongSecret = randomBytes(24).toString('base64');
+
+const onlyUpdate = (which: 'amlUpdateArm' | 'amlUpdateClassic', change: Record<string, unknown> = {}) => {
+  return (i: RetrainAndUpdateInput) => {
+    i.updates = i.updates.filter((u) => u.activityName === which).map((u) => ({ ...u, ...change }));
+  };
+};
+
+const CASES: Record<string, Case> = {
+  'training apiKey wrong': {
+    linkedServices: [{ name: 'trainingWrongKey', from: (e) => e.lanes[0].training, set: { apiKey: wrongKey } }],
+    input: (i) => {
+      i.training.linkedServiceName = 'trainingWrongKey';
+    },
+    type: FailureType.Unauthorized,
+    names: [/linked service 'trainingWrongKey'/, /'apiKey'/],
+    trains: false,
+  },
+  'training mlEndpoint names no service': {
+    linkedServices: [
+      {
+        name: 'trainingNoService',
+        from: (e) => e.lanes[0].training,
+        set: { mlEndpoint: (url: string) => url.replace(/\/services\/[^/]+\//, '/services/0000000000000000/') },
+      },
+    ],
+    input: (i) => {
+      i.training.linkedServiceName = 'trainingNoService';
+    },
+    type: FailureType.NotFound,
+    names: [/linked service 'trainingNoService'/, /'mlEndpoint'/],
+    trains: false,
+  },
+  'model output without .ilearner': {
+    input: (i) => {
+      const out = i.training.webServiceOutputs!.output1;
+      out.filePath = out.filePath.replace(/\.ilearner$/, '');
+    },
+    type: FailureType.BadRequest,
+    names: [/InvalidBlobExtension \(output1\)/, /webServiceOutputs\.output1\.filePath/],
+    trains: false,
+  },
+  'classic apiKey wrong': {
+    linkedServices: [
+      { name: 'classicWrongKey', from: (e) => e.lanes[0].classic.linkedService, set: { apiKey: wrongKey } },
+    ],
+    input: (i) => {
+      onlyUpdate('amlUpdateClassic', { linkedServiceName: 'classicWrongKey' })(i);
+    },
+    type: FailureType.Unauthorized,
+    names: [/linked service 'classicWrongKey'/, /'apiKey'/],
+    trains: true,
+  },
+  'classic trained-model resource unknown': {
+    input: onlyUpdate('amlUpdateClassic', { trainedModelName: 'No such experiment [trained model]' }),
+    type: FailureType.TrainedModelResourceNotFound,
+    names: [/'No such experiment \[trained model\]'/, /trainedModelName/, /it has: '/],
+    trains: true,
+  },
+  'ARM servicePrincipalKey wrong': {
+    linkedServices: [
+      {
+        name: 'armWrongSecret',
+        from: (e) => e.lanes[0].arm.linkedService,
+        set: { servicePrincipalKey: wrongSecret },
+      },
+    ],
+    input: onlyUpdate('amlUpdateArm', { linkedServiceName: 'armWrongSecret' }),
+    type: FailureType.AuthenticationFailed,
+    names: [/linked service 'armWrongSecret'/, /'servicePrincipalKey'/],
+    trains: true,
+  },
+  'ARM tenant wrong': {
+    linkedServices: [
+      { name: 'armWrongTenant', from: (e) => e.lanes[0].arm.linkedService, set: { tenant: 'othercompany.com' } },
+    ],
+    input: onlyUpdate('amlUpdateArm', { linkedServiceName: 'armWrongTenant' }),
+    type: FailureType.AuthenticationFailed,
+    names: [/linked service 'armWrongTenant'/, /'tenant'/],
+    trains: true,
+  },
+  'ARM trained-model resource unknown': {
+    input: onlyUpdate('amlUpdateArm', { trainedModelName: 'No such experiment [trained model]' }),
+    type: FailureType.TrainedModelResourceNotFound,
+    names: [/'No such experiment \[trained model\]'/, /trainedModelName/],
+    trains: true,
+  },
+  'ARM updateResourceEndpoint names no web service': {
+    linkedServices: [
+      {
+        name: 'armNoService',
+        from: (e) => e.lanes[0].arm.linkedService,
+        set: { updateResourceEndpoint: (url: string) => url.replace(/\/webServices\/[^?]+/, '/webServices/nothere') },
+      },
+    ],
+    input: onlyUpdate('amlUpdateArm', { linkedServiceName: 'armNoService' }),
+    type: FailureType.NotFound,
+    names: [/linked service 'armNoService'/, /'updateResourceEndpoint'/],
+    trains: true,
+  },
+  'model file not there': {
+    input: onlyUpdate('amlUpdateArm', { trainedModelFilePath: 'nocontainer/nothere/model.ilearner' }),
+    type: FailureType.TrainedModelNotFound,
+    names: [/nocontainer\/nothere\/model\.ilearner/, /StorageLinkedService/],
+    trains: true,
+  },
+};
+
+/** The failure at the root of a failed run, and the highest attempt any of its activities reached. */
+async function rootFailure(h: WorkflowHandle): Promise<{ type?: string; message: string; attempts: number }> {
+  const history = await h.fetchHistory();
+  let attempts = 0;
+  let found = { type: undefined as string | undefined, message: '' };
+  for (const e of history.events ?? []) {
+    // A retried activity records one started event, carrying its last attempt number.
+    attempts = Math.max(attempts, e.activityTaskStartedEventAttributes?.attempt ?? 0);
+    let f = e.activityTaskFailedEventAttributes?.failure;
+    while (f?.cause) f = f.cause;
+    if (f) found = { type: f.applicationFailureInfo?.type ?? undefined, message: f.message ?? '' };
+  }
+  return { ...found, attempts };
+}
+
+describe('bad input the services refuse', () => {
+  let t: TemporalTestContext;
+  let env: DurabilityEnv;
+  let worker: WorkerProcess;
+  let taskQueue: string;
+  const runs = new Map<string, RunRecord>();
+  const results: Record<string, unknown> = {};
+  /** When the runs started: creating the lane's services records their initial model as an update. */
+  let runsStarted = 0;
+
+  beforeAll(async () => {
+    t = await connectTemporal();
+    env = await startDurabilityEnv({ lanes: 1, emulator: { seed: 6010 } });
+    const dir = join(env.configDir, 'linkedService');
+    for (const c of Object.values(CASES)) {
+      for (const ls of c.linkedServices ?? []) {
+        const json = JSON.parse(readFileSync(join(dir, `${ls.from(env)}.json`), 'utf8'));
+        json.name = ls.name;
+        const tp = json.properties.typeProperties;
+        for (const [k, v] of Object.entries(ls.set)) {
+          if (typeof v === 'function') tp[k] = (v as (s: string) => string)(tp[k]);
+          else tp[k] = k === 'tenant' || k === 'mlEndpoint' ? v : { type: 'SecureString', value: v };
+        }
+        writeFileSync(join(dir, `${ls.name}.json`), JSON.stringify(json, null, 2), { mode: 0o600 });
+      }
+    }
+    taskQueue = `badrun-${Date.now().toString(36)}`;
+    worker = new WorkerProcess({
+      configDir: env.configDir,
+      taskQueue,
+      env: workerEnv(env),
+      bundlePath: await productBundle(),
+      logFile: join(OUTPUT_DIR, 'durability', 'logs', 'bad-input-runtime-worker.log'),
+    });
+    await worker.start();
+    runsStarted = Date.now();
+    // All cases at once, on one worker: one bad run must not disturb the others.
+    await Promise.all(
+      Object.entries(CASES).map(async ([name, c], n) => {
+        const run = await startRun(t.client, env, env.lanes[0], taskQueue, `${taskQueue}-${n}`, {
+          input: (i) => c.input(i, env),
+        });
+        runs.set(name, run);
+        // A run still going after a minute is retrying what it should have refused: that case fails below.
+        await Promise.race([settle(run), sleep(60_000)]);
+        run.outcome ??= 'error';
+      }),
+    );
+  }, 150_000);
+
+  afterAll(async () => {
+    for (const r of runs.values())
+      if (r.outcome === 'error') await r.handle!.terminate('test over').catch(() => undefined);
+    const alive = worker?.running ?? false;
+    await worker?.stop();
+    if (runs.size) {
+      const secrets = await scanForSecrets(
+        [...env.secrets, wrongKey, wrongSecret],
+        [...runs.values()].map((r) => r.handle!),
+        [{ name: 'worker output', text: worker.output }],
+      );
+      writeSummary('bad-input-runtime', {
+        cases: runs.size,
+        results,
+        workerAliveAtEnd: alive,
+        secretsScan: { histories: secrets.historiesScanned, bytes: secrets.bytesScanned, leaks: secrets.leaks.length },
+      });
+      expect(secrets.leaks).toEqual([]);
+    }
+    await env?.close();
+    await t?.close();
+  });
+
+  test.each(Object.keys(CASES))(
+    '%s: the run fails at once, naming what to fix, trains only when the fault is in the update, changes nothing',
+    async (name) => {
+      const c = CASES[name];
+      const run = runs.get(name)!;
+      expect(run.outcome).toBe('failed');
+      const f = await rootFailure(run.handle!);
+      const ins = env.emu.inspect();
+      const jobs = ins.jobs.filter((j) =>
+        Object.values(j.outputs).some(
+          (o) => o.container === env.container && o.blobName.includes(`${run.workflowId}/`),
+        ),
+      );
+      const started = jobs.filter((j) => j.started > 0).length;
+      const targets = [env.lanes[0].arm.target, env.lanes[0].classic.target];
+      const updates = ins.updates.filter((u) => targets.includes(u.target) && Date.parse(u.at) >= runsStarted);
+      results[name] = {
+        type: f.type,
+        attempts: f.attempts,
+        ms: run.durationMs,
+        startedJobs: started,
+        message: f.message,
+      };
+      expect(f.type).toBe(c.type);
+      for (const re of c.names) expect(f.message).toMatch(re);
+      // Final on the first attempt: retrying a wrong key 30 times would only hide the problem for half an hour.
+      expect(f.attempts).toBe(1);
+      expect(started).toBe(c.trains ? 1 : 0);
+      expect(updates).toEqual([]);
+    },
+  );
+
+  test('the worker is still running after all of them', () => {
+    expect(worker.running).toBe(true);
+  });
+});
