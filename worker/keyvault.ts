@@ -6,6 +6,7 @@ import type { AdfConfig, KeyVaultLinkedService } from '../config/adf';
 import { secretsOf } from '../config/adf';
 import type { Secret } from '../config/secret';
 import { FailureType } from '../common/failures';
+import { tokenRefusal } from '../activities/http';
 
 /** Key Vault hosts whose challenge resource is checked by the SDK; the emulator (loopback) is not one of them. */
 function isLoopback(url: string): boolean {
@@ -90,6 +91,20 @@ export class KeyVaultResolver {
       e.secret.resolved(s.value);
       e.fetchedAt = now;
     } catch (err) {
+      // The worker's own credential refused by Entra (wrong AZURE_CLIENT_SECRET, client id or tenant): no retry fixes it.
+      if (tokenRefusal(err, e.linkedService)) {
+        e.secret.failed(
+          ApplicationFailure.create({
+            type: FailureType.KeyVaultError,
+            nonRetryable: true,
+            message:
+              `cannot read ${where}: Entra refused the worker's Key Vault credential ` +
+              `(${/AADSTS\d+/.exec((err as Error).message)?.[0] ?? (err as Error).name}): check AZURE_TENANT_ID, ` +
+              `AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or the managed identity) of the worker`,
+          }),
+        );
+        return;
+      }
       const status = isRestError(err) ? err.statusCode : undefined;
       const final = status === 401 || status === 403 || status === 404 || status === 400;
       e.secret.failed(

@@ -79,4 +79,29 @@ describe('Key Vault on the emulator', () => {
     expect((err as Error).message).toContain("secret 'missing-key' in Key Vault 'Vault'");
     expect((err as Error).message).toContain("referenced by linked service 'B' field 'apiKey': not found");
   });
+
+  test("when Entra refuses the worker's Key Vault credential, then the secret fails with a final KeyVaultError naming the worker's settings", async () => {
+    const secret = new Secret({ store: 'Vault', secretName: 'api-key' });
+    const services = new Map<string, LinkedService>([
+      ['vault', { kind: 'AzureKeyVault', name: 'Vault', file: 'ls/Vault.json', baseUrl: emu.keyVault.url }],
+      ['a', { kind: 'AzureML', name: 'A', file: 'ls/A.json', mlEndpoint: 'https://h/jobs', apiKey: secret }],
+    ]);
+    const wrong = new ClientSecretCredential(emu.ids.tenantId, emu.identity.clientId, 'not-the-secret', {
+      authorityHost: emu.urls.authorityHost,
+      disableInstanceDiscovery: true,
+    });
+    const resolver = new KeyVaultResolver({ dir: 'x', linkedServices: services }, () => wrong, 60_000);
+    await resolver.refresh();
+    let err: unknown;
+    try {
+      secret.reveal();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ type: FailureType.KeyVaultError, nonRetryable: true });
+    expect((err as Error).message).toContain("referenced by linked service 'A' field 'apiKey'");
+    expect((err as Error).message).toContain('AADSTS7000215');
+    expect((err as Error).message).toContain('AZURE_CLIENT_SECRET');
+    expect((err as Error).message).not.toContain('not-the-secret');
+  });
 });
