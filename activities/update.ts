@@ -1,7 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
-import type { PipelinePolicy } from '@azure/core-rest-pipeline';
-import { bearerTokenAuthenticationPolicy } from '@azure/core-rest-pipeline';
+import type { AccessToken } from '@azure/core-auth';
 import type { AzureMLLinkedService } from '../config/adf';
 import { FailureType } from '../common/failures';
 import type { UpdateKind, UpdateResult, UpdateServiceInput } from '../common/types';
@@ -181,15 +180,18 @@ interface ArmWebService {
 }
 
 /**
- * Get the ARM token before the first ARM call (the pipeline's bearer policy then takes it from the credential's
- * cache), so that a refusal is told apart from an outage and named. MSAL reports a tenant Entra does not know the same
+ * The ARM token, always awaited. Not core-rest-pipeline's bearer policy: its token cycler refreshes in the background
+ * near expiry and keeps retrying after the request is done; when that refresh finally fails (Entra throttling or an
+ * outage) its promise rejects with nobody listening, and the unhandled rejection took the whole worker down (seen in
+ * the faults soak). Here every failure reaches the activity, is mapped, and retried by Temporal. MSAL reports a tenant Entra does not know the same
  * way as an unreachable Entra (`endpoints_resolution_error`, before any token request); reading the tenant's OpenID
  * metadata ourselves tells which: Entra answers 400 `invalid_tenant` (AADSTS90002) for a tenant it does not know.
  */
-async function armToken(deps: ActivityDeps, ls: AzureMLLinkedService, ctx: CallContext): Promise<void> {
+async function armToken(deps: ActivityDeps, ls: AzureMLLinkedService, ctx: CallContext): Promise<AccessToken> {
   const act = Context.current();
+  let token: AccessToken | null;
   try {
-    await deps.credentialFor(ls).getToken(deps.settings.armScope, { abortSignal: act.cancellationSignal });
+    token = await deps.credentialFor(ls).getToken(deps.settings.armScope, { abortSignal: act.cancellationSignal });
   } catch (err) {
     const e = err as { name?: string; message?: string };
     if (e?.name !== 'CredentialUnavailableError' || !/endpoints_resolution_error/.test(e.message ?? '')) {
@@ -217,7 +219,17 @@ async function armToken(deps: ActivityDeps, ls: AzureMLLinkedService, ctx: CallC
       message: `no token for linked service '${ls.name}': Entra's metadata for tenant '${ls.tenant}' answered ${res.status}; will retry`,
     });
   }
+  if (!token) {
+    throw ApplicationFailure.create({
+      type: FailureType.ServiceError,
+      message: `no token for linked service '${ls.name}': the credential returned none; will retry`,
+    });
+  }
+  return token;
 }
+
+/** Fetch a new token this long before the current one expires (the credential's cache makes early calls cheap). */
+const TOKEN_RENEW_MS = 30_000;
 
 async function updateArm(
   deps: ActivityDeps,
@@ -228,17 +240,17 @@ async function updateArm(
   const act = Context.current();
   const resourceUrl = ls.updateResourceEndpoint!;
   const ctx = updateContext('ARM web service update', ls, input, 'servicePrincipalId/servicePrincipalKey/tenant');
-  const policies: PipelinePolicy[] = [
-    bearerTokenAuthenticationPolicy({ credential: deps.credentialFor(ls), scopes: deps.settings.armScope }),
-  ];
-  const call = async (method: 'GET' | 'PATCH', url: string, body?: unknown) =>
-    send(
+  let token = await armToken(deps, ls, ctx);
+  const call = async (method: 'GET' | 'PATCH', url: string, body?: unknown) => {
+    if (token.expiresOnTimestamp - Date.now() < TOKEN_RENEW_MS) token = await armToken(deps, ls, ctx);
+    const headers = { Authorization: `Bearer ${token.token}` };
+    return send(
       deps.httpClient,
-      { method, url, body, policies, abortSignal: act.cancellationSignal, timeoutMs: deps.settings.requestTimeoutMs },
+      { method, url, body, headers, abortSignal: act.cancellationSignal, timeoutMs: deps.settings.requestTimeoutMs },
       ctx,
     );
+  };
   const modelUrl = `${loc.baseLocation}${loc.relativeLocation}`;
-  await armToken(deps, ls, ctx);
 
   const get = async () => ensureOk(await call('GET', resourceUrl), ctx).json() as ArmWebService;
   const findAsset = (ws: ArmWebService): [string, ArmAsset] => {

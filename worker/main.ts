@@ -6,6 +6,7 @@ import { loadAdfConfig } from '../config/adf';
 import { loadWorkerSettings } from '../config/env';
 import { buildActivityDeps } from './deps';
 import { installMetricsRuntime, metricsAddress } from './metrics';
+import { installTokenRefreshGuard } from './token-refresh-guard';
 import { createWorker, prebuiltWorkflowBundle, prebuiltWorkflowBundlePath } from './worker';
 
 /**
@@ -18,6 +19,7 @@ export async function runWorker(opts: {
   /** A workflow bundle to run instead of dist/workflow-bundle.js (tests pass one built from source). */
   workflowBundle?: { code: string };
 }): Promise<void> {
+  installTokenRefreshGuard((message) => console.warn(`worker: ${message}`));
   const settings = loadWorkerSettings(process.env, { configDir: opts.config, taskQueue: opts.taskQueue });
   const adf = await loadAdfConfig(settings.configDir);
   const deps = buildActivityDeps(adf, settings);

@@ -19,8 +19,9 @@ describe('faults', () => {
 
   beforeAll(async () => {
     t = await connectTemporal();
-    // Short-lived tokens: the worker asks Entra again for every update, so the token endpoint gets its share of 429s.
-    env = await startDurabilityEnv({ lanes: 2, emulator: { seed: SEED, token: { lifetimeSeconds: 60 } } });
+    // Short-lived tokens (20 s, under the update's 30 s renewal margin): the worker asks Entra again for every
+    // ARM call, so the token endpoint gets its share of 429s.
+    env = await startDurabilityEnv({ lanes: 2, emulator: { seed: SEED, token: { lifetimeSeconds: 20 } } });
   });
 
   afterAll(async () => {

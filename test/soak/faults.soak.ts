@@ -17,7 +17,7 @@ describe('soak: faults', () => {
 
   beforeAll(async () => {
     t = await connectTemporal();
-    env = await startDurabilityEnv({ lanes: LANES, emulator: { seed: SEED, token: { lifetimeSeconds: 60 } } });
+    env = await startDurabilityEnv({ lanes: LANES, emulator: { seed: SEED, token: { lifetimeSeconds: 20 } } });
   });
 
   afterAll(async () => {
