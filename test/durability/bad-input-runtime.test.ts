@@ -31,7 +31,7 @@ import { WorkerProcess } from './processes';
 interface Case {
   /** Linked services to add: copies of an existing one with some typeProperties replaced. */
   linkedServices?: { name: string; from: (env: DurabilityEnv) => string; set: Record<string, unknown> }[];
-  input: (i: RetrainAndUpdateInput, env: DurabilityEnv) => void;
+  input: (i: RetrainAndUpdateInput) => void;
   /** The failure type and what its message must name. */
   type: string;
   names: RegExp[];
@@ -42,11 +42,15 @@ interface Case {
 const wrongKey = randomBytes(24).toString('base64');
 const wrongSecret = randomBytes(24).toString('base64');
 
-const onlyUpdate = (which: 'amlUpdateArm' | 'amlUpdateClassic', change: Record<string, unknown> = {}) => {
-  return (i: RetrainAndUpdateInput) => {
+/** The run updates only this service, with `change` applied to its step. */
+const onlyUpdate =
+  (which: 'amlUpdateArm' | 'amlUpdateClassic', change: Record<string, unknown> = {}) =>
+  (i: RetrainAndUpdateInput) => {
     i.updates = i.updates.filter((u) => u.activityName === which).map((u) => ({ ...u, ...change }));
   };
-};
+
+/** Fields written as SecureString; a function value rewrites the copied field instead. */
+const SECRET_FIELDS = new Set(['apiKey', 'servicePrincipalKey']);
 
 const CASES: Record<string, Case> = {
   'training apiKey wrong': {
@@ -86,9 +90,7 @@ const CASES: Record<string, Case> = {
     linkedServices: [
       { name: 'classicWrongKey', from: (e) => e.lanes[0].classic.linkedService, set: { apiKey: wrongKey } },
     ],
-    input: (i) => {
-      onlyUpdate('amlUpdateClassic', { linkedServiceName: 'classicWrongKey' })(i);
-    },
+    input: onlyUpdate('amlUpdateClassic', { linkedServiceName: 'classicWrongKey' }),
     type: FailureType.Unauthorized,
     names: [/linked service 'classicWrongKey'/, /'apiKey'/],
     trains: true,
@@ -184,7 +186,7 @@ describe('bad input the services refuse', () => {
         const tp = json.properties.typeProperties;
         for (const [k, v] of Object.entries(ls.set)) {
           if (typeof v === 'function') tp[k] = (v as (s: string) => string)(tp[k]);
-          else tp[k] = k === 'tenant' || k === 'mlEndpoint' ? v : { type: 'SecureString', value: v };
+          else tp[k] = SECRET_FIELDS.has(k) ? { type: 'SecureString', value: v } : v;
         }
         writeFileSync(join(dir, `${ls.name}.json`), JSON.stringify(json, null, 2), { mode: 0o600 });
       }
@@ -203,7 +205,7 @@ describe('bad input the services refuse', () => {
     await Promise.all(
       Object.entries(CASES).map(async ([name, c], n) => {
         const run = await startRun(t.client, env, env.lanes[0], taskQueue, `${taskQueue}-${n}`, {
-          input: (i) => c.input(i, env),
+          input: c.input,
         });
         runs.set(name, run);
         // A run still going after a minute is retrying what it should have refused: that case fails below.

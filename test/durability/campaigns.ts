@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { EmulatorInspection, FaultRule } from '../../emulator';
 import { ALL_ROUTES } from '../../emulator/faults';
-import type { DurabilityEnv, RunRecord, SecretScan } from './harness';
+import type { DurabilityEnv, RunRecord, SecretScan, Verdict } from './harness';
 import {
   OUTPUT_DIR,
   Prng,
@@ -198,11 +198,7 @@ export async function runCrashCampaign(client: Client, env: DurabilityEnv, c: Cr
 
   const inspection = env.emu.inspect();
   const verdict = judgeRuns(inspection, runs, env.container);
-  const secrets = await scanForSecrets(
-    env.secrets,
-    runs.map((r) => r.handle!),
-    [{ name: `${c.section} worker output`, text: worker.output }],
-  );
+  const secrets = await scanCampaign(env, runs, c.section, worker);
   const summary = {
     runs: runs.length,
     lanes: c.lanes,
@@ -212,21 +208,56 @@ export async function runCrashCampaign(client: Client, env: DurabilityEnv, c: Cr
     killsByPoint: kills,
     killPointsNotReached: notFired,
     outcomes: outcomes(runs),
-    startedJobsPerRun: verdict.problems.some((p) => p.includes('started jobs')) ? 'VIOLATED' : 1,
-    effectiveUpdatesPerService: verdict.problems.some((p) => p.includes('effective updates')) ? 'VIOLATED' : 1,
-    orphanNotStartedJobs: verdict.orphanJobs,
-    startsRetriedOnRunningJob: verdict.refusedStarts,
-    repeatedUpdateRequests: verdict.repeatedUpdates,
-    updatesFoundAlreadyApplied: verdict.alreadyApplied,
+    ...exactlyOnce(verdict),
+    ...verdictCounts(verdict),
     faultsInjected: faultCounts(inspection.requests),
     meanRestartMs: restartMs.length ? Math.round(restartMs.reduce((a, b) => a + b, 0) / restartMs.length) : 0,
     slowestRunMs: Math.max(0, ...runs.map((r) => r.durationMs ?? 0)),
     elapsedMs,
-    secretsScan: { histories: secrets.historiesScanned, bytes: secrets.bytesScanned, leaks: secrets.leaks.length },
+    secretsScan: scanCounts(secrets),
     problems: verdict.problems.length,
   };
   writeSummary(c.section, summary);
   return { runs, problems: verdict.problems, secrets, summary };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// What every campaign reports
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Every history of the campaign's runs and the worker's output, searched for every secret. */
+function scanCampaign(
+  env: DurabilityEnv,
+  runs: RunRecord[],
+  section: string,
+  worker: WorkerProcess,
+): Promise<SecretScan> {
+  return scanForSecrets(
+    env.secrets,
+    runs.map((r) => r.handle!),
+    [{ name: `${section} worker output`, text: worker.output }],
+  );
+}
+
+function scanCounts(s: SecretScan): { histories: number; bytes: number; leaks: number } {
+  return { histories: s.historiesScanned, bytes: s.bytesScanned, leaks: s.leaks.length };
+}
+
+/** The exactly-once verdicts, as figures for the summary line. */
+function exactlyOnce(v: Verdict): { startedJobsPerRun: 1 | 'VIOLATED'; effectiveUpdatesPerService: 1 | 'VIOLATED' } {
+  return {
+    startedJobsPerRun: v.problems.some((p) => p.includes('started jobs')) ? 'VIOLATED' : 1,
+    effectiveUpdatesPerService: v.problems.some((p) => p.includes('effective updates')) ? 'VIOLATED' : 1,
+  };
+}
+
+function verdictCounts(v: Verdict) {
+  return {
+    orphanNotStartedJobs: v.orphanJobs,
+    startsRetriedOnRunningJob: v.refusedStarts,
+    repeatedUpdateRequests: v.repeatedUpdates,
+    updatesFoundAlreadyApplied: v.alreadyApplied,
+  };
 }
 
 /** Environment of a worker child process: the emulator's (CA, authority host) and the Temporal server's. */
@@ -353,11 +384,7 @@ export async function runFaultCampaign(
     JSON.stringify(requests.map((r) => ({ ...r, at: undefined }))),
   );
   const faults = faultCounts(requests);
-  const secrets = await scanForSecrets(
-    env.secrets,
-    runs.map((r) => r.handle!),
-    [{ name: `${c.section} worker output`, text: worker.output }],
-  );
+  const secrets = await scanCampaign(env, runs, c.section, worker);
   const faulted = requests.filter((r) => r.fault).length;
   const summary = {
     runs: runs.length,
@@ -374,12 +401,9 @@ export async function runFaultCampaign(
     retriesEarlierThanRetryAfter: retryAfter.early.length,
     minRetryAfterMarginMs: retryAfter.minMarginMs,
     outcomes: outcomes(runs),
-    orphanNotStartedJobs: verdict.orphanJobs,
-    startsRetriedOnRunningJob: verdict.refusedStarts,
-    repeatedUpdateRequests: verdict.repeatedUpdates,
-    updatesFoundAlreadyApplied: verdict.alreadyApplied,
+    ...verdictCounts(verdict),
     elapsedMs,
-    secretsScan: { histories: secrets.historiesScanned, bytes: secrets.bytesScanned, leaks: secrets.leaks.length },
+    secretsScan: scanCounts(secrets),
     problems: verdict.problems.length,
   };
   writeSummary(c.section, summary);
@@ -466,11 +490,7 @@ export async function runOutageCampaign(
   const inspection = env.emu.inspect();
   const verdict = judgeRuns(inspection, runs, env.container);
   if (!workerSurvived) verdict.problems.push('the worker process did not survive the outages on its own');
-  const secrets = await scanForSecrets(
-    env.secrets,
-    runs.map((r) => r.handle!),
-    [{ name: `${c.section} worker output`, text: worker.output }],
-  );
+  const secrets = await scanCampaign(env, runs, c.section, worker);
   const summary = {
     runs: runs.length,
     lanes: c.lanes,
@@ -480,15 +500,11 @@ export async function runOutageCampaign(
     downMs: downFor,
     workerRestarts: worker.starts - 1,
     outcomes: outcomes(runs),
-    startedJobsPerRun: verdict.problems.some((p) => p.includes('started jobs')) ? 'VIOLATED' : 1,
-    effectiveUpdatesPerService: verdict.problems.some((p) => p.includes('effective updates')) ? 'VIOLATED' : 1,
-    orphanNotStartedJobs: verdict.orphanJobs,
-    startsRetriedOnRunningJob: verdict.refusedStarts,
-    repeatedUpdateRequests: verdict.repeatedUpdates,
-    updatesFoundAlreadyApplied: verdict.alreadyApplied,
+    ...exactlyOnce(verdict),
+    ...verdictCounts(verdict),
     slowestRunMs: Math.max(0, ...runs.map((r) => r.durationMs ?? 0)),
     elapsedMs,
-    secretsScan: { histories: secrets.historiesScanned, bytes: secrets.bytesScanned, leaks: secrets.leaks.length },
+    secretsScan: scanCounts(secrets),
     problems: verdict.problems.length,
   };
   writeSummary(c.section, summary);
