@@ -3,6 +3,7 @@ import type { StorageSharedKeyCredential } from '@azure/storage-blob';
 import { BlobClient, BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters } from '@azure/storage-blob';
 import { isRestError } from '@azure/core-rest-pipeline';
 import type { StorageLinkedService } from '../config/adf';
+import { filePathProblem } from '../common/paths';
 import { FailureType } from '../common/failures';
 
 /** A BES `AzureBlobDataReference`. Holds secrets: goes on the wire only. */
@@ -108,6 +109,15 @@ export function createStorageAccess(ls: StorageLinkedService): StorageAccess {
   }
 
   const location = (filePath: string): BlobLocation => {
+    // Paths computed by expressions reach here unvalidated: one naming another host must never get a request.
+    const bad = filePathProblem(filePath);
+    if (bad) {
+      throw ApplicationFailure.create({
+        type: FailureType.ConfigError,
+        nonRetryable: true,
+        message: `file path '${filePath}' (storage linked service '${ls.name}') ${bad}`,
+      });
+    }
     const { container, blobName } = splitPath(filePath);
     if (!container || !blobName) {
       throw ApplicationFailure.create({
@@ -195,16 +205,37 @@ export function blobError(e: unknown, linkedServiceName: string, filePath: strin
     });
   }
   if (isRestError(e) && (e.statusCode === 403 || e.statusCode === 401)) {
+    const odd = pathSignatureHazard(filePath);
     return ApplicationFailure.create({
       type: FailureType.Forbidden,
       nonRetryable: true,
-      message: `storage linked service '${linkedServiceName}' was refused reading '${filePath}' (${e.statusCode}): check its connectionString / sasUri`,
+      message: odd
+        ? `storage linked service '${linkedServiceName}' was refused reading '${filePath}' (${e.statusCode} ${e.code ?? ''}): ` +
+          `the path contains ${odd}, which storage signs differently from how it is sent, so the signature does not ` +
+          `match; rename the blob without ${odd} (the credentials themselves may be fine)`
+        : `storage linked service '${linkedServiceName}' was refused reading '${filePath}' (${e.statusCode}${e.code ? ` ${e.code}` : ''}): check its connectionString / sasUri`,
     });
   }
   if ((e as { name?: string })?.name === 'AbortError') return e as Error;
   const status = isRestError(e) ? e.statusCode : undefined;
+  const reason =
+    (e as Error)?.message?.split('\n')[0]?.trim() ||
+    (e as { code?: string })?.code ||
+    (status ? `HTTP ${status}` : 'no reason given by the storage client');
   return ApplicationFailure.create({
     type: status ? FailureType.ServiceError : FailureType.NetworkError,
-    message: `reading '${filePath}' through storage linked service '${linkedServiceName}' failed: ${(e as Error)?.message?.split('\n')[0]}`,
+    message: `reading '${filePath}' through storage linked service '${linkedServiceName}' failed: ${reason}`,
   });
+}
+
+/**
+ * Characters of a blob path that make a request's signature fail although the key or SAS is right: '%' sequences are
+ * decoded by storage before it checks the signature, and a trailing dot or space is trimmed from the name.
+ */
+export function pathSignatureHazard(filePath: string): string | undefined {
+  if (/%[0-9A-Fa-f]{2}/.test(filePath)) return "a percent-encoded sequence ('%xx')";
+  if (/%/.test(filePath)) return "'%'";
+  if (/[.\s]$/.test(filePath)) return 'a trailing dot or space';
+  if (/[?#]/.test(filePath)) return "'?' or '#'";
+  return undefined;
 }

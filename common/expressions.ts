@@ -8,6 +8,15 @@ export class ExpressionError extends Error {
   override name = 'ExpressionError';
 }
 
+/** ADF's limit on one expression's length ("Characters per expression: 8,192", Azure subscription limits). */
+export const MAX_EXPRESSION_CHARS = 8192;
+/**
+ * How deeply calls, member accesses and indexes may nest in one expression. ADF documents no number; this bound keeps
+ * the recursive parser and evaluator far from the JavaScript stack limit, so a hostile expression gets this error
+ * instead of "Maximum call stack size exceeded".
+ */
+export const MAX_EXPRESSION_DEPTH = 64;
+
 export type ExprNode =
   | { k: 'lit'; v: unknown }
   | { k: 'call'; name: string; args: ExprNode[] }
@@ -86,8 +95,21 @@ function canStartNumber(prev: Tok[]): boolean {
 
 /** Parse the expression language (the part after `@`, or inside `@{...}`). */
 export function parseExpression(src: string): ExprNode {
+  if (src.length > MAX_EXPRESSION_CHARS) {
+    throw new ExpressionError(
+      `the expression is ${src.length} characters long; ADF allows at most ${MAX_EXPRESSION_CHARS} per expression`,
+    );
+  }
   const toks = tokenize(src);
   let i = 0;
+  let depth = 0;
+  const enter = (t: Tok) => {
+    if (++depth > MAX_EXPRESSION_DEPTH) {
+      throw new ExpressionError(
+        `the expression nests deeper than ${MAX_EXPRESSION_DEPTH} levels (at position ${t.p + 1}); split it into variables`,
+      );
+    }
+  };
   const peek = () => toks[i];
   const describe = (t: Tok) => (t.t === 'end' ? 'end of expression' : `'${'v' in t ? String(t.v) : ''}'`);
   const expect = (v: string) => {
@@ -139,6 +161,9 @@ export function parseExpression(src: string): ExprNode {
   }
 
   function postfix(): ExprNode {
+    enter(toks[i]);
+    // A member chain nests in the tree too (a.b.c is member(member(a))), so each step counts as a level.
+    let levels = 1;
     let node = primary();
     for (;;) {
       const t = peek();
@@ -159,7 +184,10 @@ export function parseExpression(src: string): ExprNode {
       } else {
         break;
       }
+      enter(t);
+      levels++;
     }
+    depth -= levels;
     return node;
   }
 
@@ -297,7 +325,8 @@ export function analyze(v: unknown): ExpressionRefs | undefined {
 export class SystemObject {
   constructor(readonly props: Record<string, unknown>) {}
   get(name: string): { found: boolean; value: unknown } {
-    if (name in this.props) return { found: true, value: this.props[name] };
+    // Own properties only: `pipeline().toString` must fail as in ADF, not reach Object.prototype.
+    if (Object.prototype.hasOwnProperty.call(this.props, name)) return { found: true, value: this.props[name] };
     const key = Object.keys(this.props).find((k) => k.toLowerCase() === name.toLowerCase());
     return key === undefined ? { found: false, value: undefined } : { found: true, value: this.props[key] };
   }
@@ -325,10 +354,20 @@ export function evaluateValue(v: unknown, ctx: EvalContext): unknown {
   if (Array.isArray(v)) return v.map((x) => evaluateValue(x, ctx));
   if (typeof v === 'object' && v !== null) {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = evaluateValue(x, ctx);
+    for (const [k, x] of Object.entries(v)) setOwn(out, k, evaluateValue(x, ctx));
     return out;
   }
   return v;
+}
+
+/**
+ * `obj[k] = v` that keeps every key as data: a plain assignment to `__proto__` would replace the prototype and the
+ * key would vanish from the value.
+ */
+export function setOwn(obj: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__')
+    Object.defineProperty(obj, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else obj[k] = v;
 }
 
 export function evaluateString(s: string, ctx: EvalContext): unknown {
@@ -341,7 +380,7 @@ export function evaluateString(s: string, ctx: EvalContext): unknown {
 function unwrap(v: unknown): unknown {
   if (v instanceof SystemObject) {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v.props)) out[k] = unwrap(x);
+    for (const [k, x] of Object.entries(v.props)) setOwn(out, k, unwrap(x));
     return out;
   }
   return v;
@@ -426,13 +465,28 @@ interface Instant {
 
 const TS = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i;
 
+/** Days in a month of the proleptic Gregorian calendar (.NET's), for any year 1-9999. */
+export function daysInMonth(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
 export function parseTimestamp(v: unknown, fn: string): Instant {
   if (typeof v !== 'string') throw new ExpressionError(`${fn}: expected a timestamp string, got ${kindOf(v)}`);
   const m = TS.exec(v.trim());
   if (!m) throw new ExpressionError(`${fn}: '${v}' is not an ISO 8601 timestamp (e.g. 2024-01-31T02:00:00Z)`);
   const [, y, mo, d, h, mi, s, frac, off] = m;
   let ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h ?? 0), Number(mi ?? 0), Number(s ?? 0));
-  if (Number.isNaN(ms) || Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31) {
+  if (
+    Number.isNaN(ms) ||
+    Number(mo) < 1 ||
+    Number(mo) > 12 ||
+    Number(d) < 1 ||
+    Number(d) > daysInMonth(Number(y), Number(mo)) ||
+    Number(h ?? 0) > 23 ||
+    Number(mi ?? 0) > 59 ||
+    Number(s ?? 0) > 59
+  ) {
     throw new ExpressionError(`${fn}: '${v}' is not a valid date`);
   }
   const f = (frac ?? '').padEnd(7, '0');
@@ -594,7 +648,23 @@ function addMonths(t: Instant, months: number): Instant {
   return { ms: target.getTime() + d.getUTCMilliseconds(), sub: t.sub };
 }
 
+/** .NET DateTime's range, which ADF's date functions have: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.9999999Z. */
+// Date.UTC maps years 0-99 to 1900-1999, so year 1 is written as its epoch milliseconds.
+const MIN_DATE_MS = -62_135_596_800_000;
+const MAX_DATE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+function inRange(t: Instant, fn: string): Instant {
+  if (!Number.isFinite(t.ms) || t.ms < MIN_DATE_MS || t.ms > MAX_DATE_MS) {
+    throw new ExpressionError(`${fn}: the result is outside the range of dates (0001-01-01 to 9999-12-31)`);
+  }
+  return t;
+}
+
 function addUnit(t: Instant, amount: number, unit: string, fn: string): Instant {
+  return inRange(addUnitUnchecked(t, amount, unit, fn), fn);
+}
+
+function addUnitUnchecked(t: Instant, amount: number, unit: string, fn: string): Instant {
   if (!Number.isInteger(amount)) throw new ExpressionError(`${fn}: the interval must be an integer, got ${amount}`);
   const u = unit.toLowerCase().replace(/s$/, '');
   const mult: Record<string, number> = {
@@ -912,7 +982,7 @@ export function isSupportedFunction(name: string): boolean {
 /** Lazy functions: `if`, `and`, `or`, `coalesce` evaluate only what they need, as ADF short-circuits. */
 function call(name: string, argNodes: ExprNode[], ctx: EvalContext): unknown {
   const lower = name.toLowerCase();
-  const fn = FUNCTIONS[lower];
+  const fn = Object.prototype.hasOwnProperty.call(FUNCTIONS, lower) ? FUNCTIONS[lower] : undefined;
   if (!fn) throw new ExpressionError(`function '${name}' is not supported`);
   if (lower === 'if' && argNodes.length === 3) {
     const cond = evalNode(argNodes[0], ctx);

@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hiddenCharacterProblem } from '../common/paths';
 import { Diagnostics, formatDiagnostic } from './diagnostics';
 import type { KeyVaultRef } from './secret';
 import { Secret } from './secret';
@@ -105,6 +106,8 @@ export function armExpressionMessage(value: string): string {
 
 /** ADF naming rules for linked services (spec §3.1): letters, digits, `_`, no `-` and none of `. + ? / < > * % & : \`. */
 export function linkedServiceNameProblem(name: string): string | undefined {
+  const hidden = hiddenCharacterProblem(name);
+  if (hidden) return hidden;
   if (name.length > 260) return 'is longer than 260 characters';
   if (!/^[A-Za-z0-9_]/.test(name)) return 'must start with a letter, a digit or an underscore';
   if (/[-.+?/<>*%&:\\]/.test(name)) return "must not contain '-' or any of . + ? / < > * % & : \\ (ADF naming rules)";
@@ -230,6 +233,54 @@ class Reader {
 }
 
 const ARM_WEB_SERVICE = /\/providers\/Microsoft\.MachineLearning\/webServices\//i;
+/** The BES contract version (ML Studio classic only ever served 2.0). */
+export const BES_API_VERSION = '2.0';
+/** The Microsoft.MachineLearning webServices api-versions ADF and the ARM RP accept. */
+export const ARM_API_VERSIONS = ['2016-05-01-preview', '2017-01-01'];
+
+/** 127.0.0.0/8, localhost and ::1: where plain http reaches only this machine (Azurite, local emulators). */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/**
+ * Plain-http endpoints: an error, since keys and tokens would cross the network in clear text, except on loopback,
+ * where Azurite and local emulators live; that gets a warning.
+ */
+function checkScheme(r: Reader, url: string, path: string, what: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    r.fail(path, `'${url}' is not a valid URL`);
+    return;
+  }
+  if (u.protocol === 'https:') return;
+  if (u.protocol !== 'http:') {
+    r.fail(path, `'${u.protocol}' ${what} is not supported; use https://`);
+  } else if (isLoopbackHost(u.hostname)) {
+    r.d.warn(
+      r.file,
+      path,
+      `plain http to ${u.host} (loopback): acceptable for a local emulator only; use https:// for Azure`,
+    );
+  } else {
+    r.fail(
+      path,
+      `http:// ${what} would send keys in clear text; use https://${u.host}${u.pathname === '/' ? '' : '/…'}`,
+    );
+  }
+}
+
+/** `?api-version=` of an endpoint, when it has one. */
+function apiVersionOf(url: string): string | undefined {
+  try {
+    return new URL(url).searchParams.get('api-version') ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface ParsedLinkedService {
   service?: LinkedService;
@@ -290,11 +341,28 @@ export function parseLinkedService(file: string, raw: unknown, diagnostics = new
     const servicePrincipalId = r.string(tp, 'servicePrincipalId', base, false);
     const servicePrincipalKey = r.secret(tp, 'servicePrincipalKey', base, false);
     const tenant = r.string(tp, 'tenant', base, false);
+    const mlPath = `${base}.${keyOf(tp, 'mlEndpoint')}`;
     if (mlEndpoint && !/^https?:\/\/[^/]+/i.test(mlEndpoint)) {
-      r.fail(`${base}.${keyOf(tp, 'mlEndpoint')}`, 'must be an http(s) URL');
+      r.fail(mlPath, 'must be an http(s) URL');
+    } else if (mlEndpoint) {
+      checkScheme(r, mlEndpoint, mlPath, 'mlEndpoint');
+      const v = apiVersionOf(mlEndpoint);
+      if (v !== undefined && v !== BES_API_VERSION) {
+        r.fail(mlPath, `api-version '${v}' is not the BES version; ML Studio (classic) BES serves api-version=2.0`);
+      }
     }
+    const urPath = `${base}.${keyOf(tp, 'updateResourceEndpoint')}`;
     if (updateResourceEndpoint && !/^https?:\/\/[^/]+/i.test(updateResourceEndpoint)) {
-      r.fail(`${base}.${keyOf(tp, 'updateResourceEndpoint')}`, 'must be an http(s) URL');
+      r.fail(urPath, 'must be an http(s) URL');
+    } else if (updateResourceEndpoint) {
+      checkScheme(r, updateResourceEndpoint, urPath, 'updateResourceEndpoint');
+      const v = apiVersionOf(updateResourceEndpoint);
+      if (ARM_WEB_SERVICE.test(updateResourceEndpoint) && v !== undefined && !ARM_API_VERSIONS.includes(v)) {
+        r.fail(
+          urPath,
+          `api-version '${v}' is not a Microsoft.MachineLearning webServices version (${ARM_API_VERSIONS.join(', ')})`,
+        );
+      }
     }
     if (updateResourceEndpoint && ARM_WEB_SERVICE.test(updateResourceEndpoint)) {
       // ARM web services need a service principal; classic endpoints use apiKey.
@@ -321,7 +389,9 @@ export function parseLinkedService(file: string, raw: unknown, diagnostics = new
     service = parseStorage(r, tp, base, type, name, file);
   } else if (type === 'AzureKeyVault') {
     const baseUrl = r.string(tp, 'baseUrl', base, true);
-    if (baseUrl && !/^https:\/\/[^/]+/i.test(baseUrl)) {
+    if (baseUrl && /^http:\/\//i.test(baseUrl)) {
+      checkScheme(r, baseUrl, `${base}.${keyOf(tp, 'baseUrl')}`, 'baseUrl');
+    } else if (baseUrl && !/^https:\/\/[^/]+/i.test(baseUrl)) {
       r.fail(`${base}.${keyOf(tp, 'baseUrl')}`, 'must be an https URL such as https://<vault>.vault.azure.net');
     }
     if (name && baseUrl) service = { kind: 'AzureKeyVault', name, file, baseUrl };
@@ -389,6 +459,7 @@ function parseStorage(
   }
   if (sasUri && !sasUri.keyVault) {
     const v = sasUri.reveal();
+    if (/^https?:\/\/[^/]+/i.test(v)) checkScheme(r, v.split('?')[0], `${base}.${keyOf(tp, 'sasUri')}`, 'sasUri');
     if (!/^https?:\/\/[^/]+/i.test(v)) r.fail(`${base}.${keyOf(tp, 'sasUri')}`, 'must be an http(s) URL with a SAS');
     else if (!v.includes('?') && !sasToken) {
       r.fail(`${base}.${keyOf(tp, 'sasUri')}`, 'has no SAS token (no ?sv=...); add it or give sasToken');
@@ -396,6 +467,28 @@ function parseStorage(
   }
   if (connectionString && !connectionString.keyVault) {
     const v = connectionString.reveal();
+    const csPath = `${base}.${keyOf(tp, 'connectionString')}`;
+    const parts = connectionStringParts(v);
+    for (const [k, value] of parts) {
+      // Portal samples and templates ship `AccountName=[unique];AccountKey=[key]`: placeholders, not values.
+      if (PLACEHOLDER.test(value.trim()) || MASKED.test(value.trim())) {
+        r.fail(
+          csPath,
+          `holds a placeholder in ${k} (${k === 'AccountKey' ? 'the key' : value}); supply the real value`,
+        );
+      }
+    }
+    const blobEndpoint = parts.get('BlobEndpoint');
+    const protocol = parts.get('DefaultEndpointsProtocol');
+    if (blobEndpoint) checkScheme(r, blobEndpoint, csPath, 'BlobEndpoint');
+    else if (protocol?.toLowerCase() === 'http' && parts.get('AccountName')) {
+      checkScheme(
+        r,
+        `http://${parts.get('AccountName')}.blob.${parts.get('EndpointSuffix') ?? 'core.windows.net'}`,
+        csPath,
+        'storage endpoint (DefaultEndpointsProtocol=http)',
+      );
+    }
     if (!/AccountName=|UseDevelopmentStorage=true|BlobEndpoint=/i.test(v)) {
       r.fail(
         `${base}.${keyOf(tp, 'connectionString')}`,
@@ -410,6 +503,27 @@ function parseStorage(
   }
   if (!name || !(connectionString || sasUri)) return undefined;
   return { kind: 'Storage', type, name, file, connectionString, accountKey, sasUri, sasToken };
+}
+
+/** `k=v;k=v` parts of a storage connection string, keys in their canonical case. */
+function connectionStringParts(cs: string): Map<string, string> {
+  const canonical = [
+    'DefaultEndpointsProtocol',
+    'AccountName',
+    'AccountKey',
+    'BlobEndpoint',
+    'EndpointSuffix',
+    'SharedAccessSignature',
+    'UseDevelopmentStorage',
+  ];
+  const out = new Map<string, string>();
+  for (const part of cs.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const k = part.slice(0, eq).trim();
+    out.set(canonical.find((c) => c.toLowerCase() === k.toLowerCase()) ?? k, part.slice(eq + 1));
+  }
+  return out;
 }
 
 /** Every Secret of a linked service (for Key Vault resolution and reference checks). */
@@ -448,14 +562,60 @@ function jsonErrorWhere(text: string, message: string): string {
   return ` (line ${line}, column ${col})`;
 }
 
+/**
+ * How deeply a definition file may nest. ADF's own definitions stay under a dozen levels; the bound keeps every
+ * recursive walk of the product (validation, expression evaluation, payload conversion) far from the stack limit.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Problems JSON.parse lets through: nesting deeper than MAX_JSON_DEPTH, and a `__proto__` key, which JavaScript
+ * objects cannot keep as data (an assignment would replace the prototype and the key would silently vanish).
+ * Iterative, so a 100,000-level file is judged without recursion. Returns the first problem with its JSON path.
+ */
+export function jsonShapeProblem(raw: unknown): { path: string; message: string } | undefined {
+  const stack: { v: unknown; path: string; depth: number }[] = [{ v: raw, path: '$', depth: 0 }];
+  while (stack.length) {
+    const { v, path, depth } = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= MAX_JSON_DEPTH) {
+      return { path, message: `nests deeper than ${MAX_JSON_DEPTH} levels; ADF definitions never need that many` };
+    }
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], path: `${path}[${i}]`, depth: depth + 1 });
+      continue;
+    }
+    for (const k of Object.keys(v)) {
+      const p = /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(k) ? `${path}.${k}` : `${path}['${k}']`;
+      if (k === '__proto__') {
+        return { path: p, message: "the key '__proto__' is reserved (it cannot be kept as data); rename it" };
+      }
+      stack.push({ v: (v as Record<string, unknown>)[k], path: p, depth: depth + 1 });
+    }
+  }
+  return undefined;
+}
+
+/** A readJsonFile error as a diagnostic of `file`, at the JSON path its message names (`$` when none). */
+export function reportReadError(d: Diagnostics, file: string, e: unknown): void {
+  const rest = (e as Error).message.replace(`${file}: `, '');
+  const m = /^(\$[^:]*): (.*)$/s.exec(rest);
+  if (m) d.error(file, m[1], m[2]);
+  else d.error(file, '$', rest);
+}
+
 export async function readJsonFile(path: string): Promise<unknown> {
   const text = await readFile(path, 'utf8');
+  let raw: unknown;
   try {
-    return JSON.parse(text.replace(/^\uFEFF/, '')) as unknown;
+    raw = JSON.parse(text.replace(/^\uFEFF/, '')) as unknown;
   } catch (e) {
     const msg = (e as Error).message;
     throw new ConfigError(`${path}: not valid JSON${jsonErrorWhere(text, msg)}: ${msg}`);
   }
+  const shape = jsonShapeProblem(raw);
+  if (shape) throw new ConfigError(`${path}: ${shape.path}: ${shape.message}`);
+  return raw;
 }
 
 /** Cross-reference checks once every linked service is known: Key Vault stores exist and are AzureKeyVault. */
@@ -488,7 +648,7 @@ export async function readLinkedServices(dir: string, d: Diagnostics): Promise<M
     try {
       raw = await readJsonFile(path);
     } catch (e) {
-      d.error(path, '$', (e as Error).message.replace(`${path}: `, ''));
+      reportReadError(d, path, e);
       continue;
     }
     const { service } = parseLinkedService(path, raw, d);

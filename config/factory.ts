@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PipelineDefinition } from '../common/pipeline';
 import type { LinkedService } from './adf';
-import { ConfigError, isObject, listJson, prop, readJsonFile, readLinkedServices } from './adf';
+import { ConfigError, isObject, listJson, prop, readJsonFile, readLinkedServices, reportReadError } from './adf';
 import type { Diagnostic } from './diagnostics';
 import { Diagnostics, formatDiagnostic } from './diagnostics';
 import { detectArmTemplate, detectV1Dataset } from './formats';
@@ -40,7 +40,7 @@ async function readAll(dir: string, sub: string, d: Diagnostics): Promise<{ path
     try {
       out.push({ path, raw: await readJsonFile(path) });
     } catch (e) {
-      d.error(path, '$', (e as Error).message.replace(`${path}: `, ''));
+      reportReadError(d, path, e);
     }
   }
   return out;

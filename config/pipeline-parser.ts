@@ -12,6 +12,7 @@ import type {
 } from '../common/pipeline';
 import { SUPPORTED_ACTIVITY_TYPES } from '../common/pipeline';
 import { parseAdfTimespan } from '../common/duration';
+import { filePathProblem, hiddenCharacterProblem } from '../common/paths';
 import type { LinkedService } from './adf';
 import { ARM_EXPRESSION, armExpressionMessage, isObject, keyOf, MASKED, prop, str } from './adf';
 import { Diagnostics, key } from './diagnostics';
@@ -37,8 +38,15 @@ const DATASET_EXTENSIONS = ['csv', 'tsv', 'arff'];
 const OUTPUT_EXTENSIONS = ['ilearner', 'csv', 'tsv', 'arff'];
 
 export const DEFAULT_TIMEOUT = '0.12:00:00';
+/**
+ * ADF's "Maximum activities per pipeline, which includes inner activities for containers": 80 (Azure subscription
+ * limits, Data Factory; 120 only after a support request). A pipeline over it would not deploy to a factory.
+ */
+export const MAX_ACTIVITIES_PER_PIPELINE = 80;
 
 export function activityNameProblem(name: string): string | undefined {
+  const hidden = hiddenCharacterProblem(name);
+  if (hidden) return hidden;
   if (name.length > 55) return `is ${name.length} characters long; ADF allows at most 55`;
   if (!/^[A-Za-z0-9_]/.test(name)) return 'must start with a letter, a digit or an underscore';
   if (/[.+?/<>*%&:\\]/.test(name)) return 'must not contain any of . + ? / < > * % & : \\ (ADF naming rules)';
@@ -46,6 +54,8 @@ export function activityNameProblem(name: string): string | undefined {
 }
 
 export function pipelineNameProblem(name: string): string | undefined {
+  const hidden = hiddenCharacterProblem(name);
+  if (hidden) return hidden;
   if (name.length > 140) return `is ${name.length} characters long; ADF allows at most 140`;
   if (!/^[A-Za-z0-9_]/.test(name)) return 'must start with a letter, a digit or an underscore';
   if (/[.+?/<>*%&:\\]/.test(name)) return 'must not contain any of . + ? / < > * % & : \\ (ADF naming rules)';
@@ -79,6 +89,13 @@ class PipelineReader {
 
   warn(path: string, message: string): void {
     this.d.warn(this.file, path, message);
+  }
+
+  /** A user-defined name (parameter, variable, port): false, with an error, when it hides invisible characters. */
+  visibleName(name: string, path: string, what: string): boolean {
+    const hidden = hiddenCharacterProblem(name);
+    if (hidden) this.error(path, `${what} name ${JSON.stringify(name)} ${hidden}`);
+    return !hidden;
   }
 
   /** A LinkedServiceReference that must name a linked service of one kind. */
@@ -171,6 +188,16 @@ export function parsePipeline(
     return {};
   }
   if (actsRaw.length === 0) r.error(ap, 'has no activities');
+  // Over the limit, each activity is still checked, but not the whole-graph analyses (cycles, ancestors), which grow
+  // faster than the number of activities: validation stays linear whatever the file holds.
+  const overLimit = actsRaw.length > MAX_ACTIVITIES_PER_PIPELINE;
+  if (overLimit) {
+    r.error(
+      ap,
+      `has ${actsRaw.length} activities; ADF allows at most ${MAX_ACTIVITIES_PER_PIPELINE} per pipeline ` +
+        '(Azure Data Factory limits); split it into several pipelines',
+    );
+  }
   const concurrency = prop(props, 'concurrency');
   if (concurrency !== undefined && !(Number.isInteger(concurrency) && (concurrency as number) >= 1)) {
     r.error(`${pp}.${keyOf(props, 'concurrency')}`, 'must be an integer >= 1');
@@ -178,11 +205,12 @@ export function parsePipeline(
 
   const activities: ActivityDefinition[] = [];
   const paths = new Map<string, string>();
+  const byLowerName = new Map<string, ActivityDefinition>();
   actsRaw.forEach((a: unknown, i) => {
     const path = `${ap}[${i}]`;
     const def = parseActivity(r, a, path, variables);
     if (!def) return;
-    const dup = activities.find((x) => x.name.toLowerCase() === def.name.toLowerCase());
+    const dup = byLowerName.get(def.name.toLowerCase());
     if (dup) {
       r.error(
         `${path}.name`,
@@ -191,12 +219,15 @@ export function parsePipeline(
       return;
     }
     paths.set(def.name, path);
+    byLowerName.set(def.name.toLowerCase(), def);
     activities.push(def);
   });
 
   resolveDependencies(r, activities, paths);
-  const cycle = findCycle(activities);
-  if (cycle) {
+  const cycle = overLimit ? undefined : findCycle(activities);
+  if (overLimit) {
+    // Reported above; the graph is too large to analyse.
+  } else if (cycle) {
     r.error(`${paths.get(cycle[0])}.dependsOn`, `dependency cycle: ${cycle.join(' → ')}`);
   } else {
     for (const a of activities) checkExpressions(r, a, activities, parameters, variables);
@@ -227,6 +258,7 @@ function parseParameters(r: PipelineReader, props: Obj, pp: string): Record<stri
   const seen = new Map<string, string>();
   for (const [name, def] of Object.entries(raw)) {
     const path = key(p, name);
+    if (!r.visibleName(name, path, 'parameter')) continue;
     if (seen.has(name.toLowerCase())) {
       r.error(path, `parameter '${name}' clashes with '${seen.get(name.toLowerCase())}' (names are case-insensitive)`);
       continue;
@@ -258,6 +290,7 @@ function parseVariables(r: PipelineReader, props: Obj, pp: string): PipelineDefi
   const p = `${pp}.${keyOf(props, 'variables')}`;
   if (!isObject(raw)) return (r.error(p, 'must be an object of { type, defaultValue }'), out);
   for (const [name, def] of Object.entries(raw)) {
+    if (!r.visibleName(name, key(p, name), 'variable')) continue;
     if (!isObject(def)) {
       r.error(key(p, name), 'must be { type, defaultValue }');
       continue;
@@ -415,6 +448,7 @@ function parseActivity(
           return (strict.error(mp, 'must be an object of port name → { linkedServiceName, filePath }'), out);
         for (const [port, f] of Object.entries(m)) {
           const fp = key(mp, port);
+          if (!strict.visibleName(port, fp, 'port')) continue;
           if (!isObject(f)) {
             strict.error(fp, 'must be { linkedServiceName, filePath }');
             continue;
@@ -537,6 +571,11 @@ function parseActivity(
 }
 
 function checkFilePath(r: PipelineReader, filePath: string, path: string, allowed: string[]): void {
+  const bad = filePathProblem(filePath);
+  if (bad) {
+    r.error(path, `'${filePath}' ${bad}`);
+    return;
+  }
   const clean = filePath.replace(/^\/+/, '');
   const slash = clean.indexOf('/');
   if (slash <= 0 || slash === clean.length - 1) {
@@ -592,14 +631,17 @@ function parseDependsOn(r: PipelineReader, a: Obj, path: string): ActivityDepend
 /** dependsOn names: exact first, then a unique case-insensitive match with a warning (the seed's own case). */
 function resolveDependencies(r: PipelineReader, activities: ActivityDefinition[], paths: Map<string, string>): void {
   const names = activities.map((a) => a.name);
+  const exact = new Set(names);
+  const byLower = new Map<string, string[]>();
+  for (const n of names) byLower.set(n.toLowerCase(), [...(byLower.get(n.toLowerCase()) ?? []), n]);
   for (const a of activities) {
     a.dependsOn.forEach((dep, i) => {
       const where = `${paths.get(a.name)}.dependsOn[${i}].activity`;
-      if (names.includes(dep.activity)) {
+      if (exact.has(dep.activity)) {
         if (dep.activity === a.name) r.error(where, `activity '${a.name}' depends on itself`);
         return;
       }
-      const matches = names.filter((n) => n.toLowerCase() === dep.activity.toLowerCase());
+      const matches = byLower.get(dep.activity.toLowerCase()) ?? [];
       if (matches.length === 1) {
         r.warn(
           where,
@@ -609,7 +651,7 @@ function resolveDependencies(r: PipelineReader, activities: ActivityDefinition[]
       } else {
         r.error(
           where,
-          `'${dep.activity}' is not an activity of this pipeline (activities: ${names.join(', ')}); ADF would fail the run with InvalidTemplate`,
+          `'${dep.activity}' is not an activity of this pipeline (activities: ${names.length > 20 ? `${names.slice(0, 20).join(', ')}, …` : names.join(', ')}); ADF would fail the run with InvalidTemplate`,
         );
       }
     });

@@ -1,6 +1,7 @@
 import type { CalendarSpec, DayOfWeek, IntervalSpec, Month, ScheduleSpec } from '@temporalio/client';
-import { analyze, ExpressionError, isSupportedFunction } from '../common/expressions';
+import { analyze, daysInMonth, ExpressionError, isSupportedFunction } from '../common/expressions';
 import { ConfigError, isObject, keyOf, prop, str } from './adf';
+import { hiddenCharacterProblem } from '../common/paths';
 import { windowsToIana } from './windows-zones';
 
 /** One ADF ScheduleTrigger mapped onto Temporal: one Schedule per trigger × pipeline (spec §5.1). */
@@ -38,6 +39,16 @@ const MONTHS: Month[] = [
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
+/** The longest Go duration (2^63-1 ns), Temporal's bound for a schedule interval. */
+const MAX_INTERVAL_MS = 9_223_372_036_854;
+/** A frequency's length for the range check (a month counted as 31 days, the longest). */
+const APPROX_UNIT_MS: Record<Frequency, number> = {
+  Minute: MINUTE,
+  Hour: HOUR,
+  Day: DAY,
+  Week: 7 * DAY,
+  Month: 31 * DAY,
+};
 
 /** Wall-clock fields of a local time in a zone. */
 interface Local {
@@ -96,6 +107,14 @@ class TriggerReader {
     const m = TIME.exec(v.trim());
     if (!m) return this.fail(path, `'${v}' is not an ISO 8601 time such as 2024-01-01T02:00:00`);
     const local: Local = { y: +m[1], mo: +m[2], d: +m[3], h: +m[4], mi: +m[5], s: +(m[6] ?? 0) };
+    // Date.UTC would roll 2024-02-30 over to March 1st; ADF refuses it, and so do we.
+    if (local.mo < 1 || local.mo > 12 || local.d < 1 || local.d > daysInMonth(local.y, local.mo)) {
+      return this.fail(
+        path,
+        `'${v}' is not a date (${local.y}-${String(local.mo).padStart(2, '0')} has no day ${local.d})`,
+      );
+    }
+    if (local.h > 23 || local.mi > 59 || local.s > 59) return this.fail(path, `'${v}' is not a time of day`);
     const off = m[7];
     if (off) {
       let ms = Date.UTC(local.y, local.mo - 1, local.d, local.h, local.mi, local.s);
@@ -151,6 +170,7 @@ export function mapScheduleTrigger(file: string, json: unknown): TriggerMapping 
   const nameRaw = prop(json, 'name');
   const triggerName = typeof nameRaw === 'string' ? nameRaw : '';
   if (!triggerName) r.fail('$.name', 'is required');
+  else if (hiddenCharacterProblem(triggerName)) r.fail('$.name', `trigger name ${hiddenCharacterProblem(triggerName)}`);
   const props = prop(json, 'properties');
   if (!isObject(props)) {
     r.fail('$.properties', 'is required ({ type: ScheduleTrigger, typeProperties: { recurrence }, pipelines })');
@@ -230,6 +250,13 @@ export function mapScheduleTrigger(file: string, json: unknown): TriggerMapping 
   const interval = Number(intervalRaw);
   if (!Number.isInteger(interval) || interval < 1)
     r.fail(`${rp}.${keyOf(rec, 'interval')}`, `must be an integer >= 1, got ${str(intervalRaw)}`);
+  else if (frequency && interval * APPROX_UNIT_MS[frequency] > MAX_INTERVAL_MS) {
+    // Temporal keeps intervals as Go durations (int64 nanoseconds): anything longer cannot be scheduled.
+    r.fail(
+      `${rp}.${keyOf(rec, 'interval')}`,
+      `every ${interval} ${frequency.toLowerCase()}(s) is out of range: Temporal schedules intervals up to about 292 years`,
+    );
+  }
 
   const tzRaw = prop(rec, 'timeZone');
   let zone = 'Etc/UTC';
@@ -382,9 +409,14 @@ export function mapScheduleTrigger(file: string, json: unknown): TriggerMapping 
           const first = ((start.local.mo - 1) % interval) + 1;
           months = { start: MONTHS[first - 1], end: 'DECEMBER', step: interval };
         } else {
-          r.unmapped.push(
-            `${rp}.interval: every ${interval} months (12 is not a multiple of ${interval}); mapped as every month`,
+          // A calendar can only step months within a year; every 5 months from a start drifts across years, and an
+          // approximation (every month) would run the pipeline 5 times too often.
+          r.fail(
+            `${rp}.${keyOf(rec, 'interval')}`,
+            `every ${interval} months cannot be expressed exactly as a Temporal schedule (month steps must divide 12: ` +
+              `1, 2, 3, 4, 6 or 12); use one of those, or one trigger per month`,
           );
+          return bail();
         }
       }
       const positive = monthDays?.filter((d) => d > 0) ?? [];

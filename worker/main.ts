@@ -2,7 +2,9 @@
 import { NativeConnection } from '@temporalio/worker';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { Command } from 'commander';
-import { loadAdfConfig } from '../config/adf';
+import { ConfigError, loadAdfConfig } from '../config/adf';
+import { formatDiagnostic } from '../config/diagnostics';
+import { validateFolder } from '../config/factory';
 import { loadWorkerSettings } from '../config/env';
 import { buildActivityDeps } from './deps';
 import { installMetricsRuntime, metricsAddress } from './metrics';
@@ -22,6 +24,16 @@ export async function runWorker(opts: {
   installTokenRefreshGuard((message) => console.warn(`worker: ${message}`));
   const settings = loadWorkerSettings(process.env, { configDir: opts.config, taskQueue: opts.taskQueue });
   const adf = await loadAdfConfig(settings.configDir);
+  // The same checks as `retrain validate`, with the same messages: a folder the validator refuses (a bad path, an
+  // http endpoint, a pipeline over ADF's limits) never gets a worker that would fail its runs one by one later.
+  const folder = await validateFolder(settings.configDir);
+  const errors = folder.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
+  if (errors.length) {
+    throw new ConfigError(`invalid ADF config in ${settings.configDir}:\n  ${errors.join('\n  ')}`, errors);
+  }
+  for (const w of folder.diagnostics.filter((d) => d.severity === 'warning')) {
+    console.warn(`worker: warning: ${formatDiagnostic(w)}`);
+  }
   const deps = buildActivityDeps(adf, settings);
   const metrics = metricsAddress();
   // The runtime (and its metrics exporter) must exist before the first native connection.

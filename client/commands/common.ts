@@ -59,6 +59,11 @@ function firstLine(e: unknown): string {
 
 /** One line an operator can act on, for any error a command throws. */
 export function describeError(e: unknown): string {
+  // A config error lists every problem (file: JSON path: message); the first line alone names none of them.
+  const problems = (e as { problems?: unknown }).problems;
+  if (e instanceof Error && e.name === 'ConfigError' && Array.isArray(problems) && problems.length) {
+    return `${e.message.split('\n')[0]}\n  ${problems.join('\n  ')}`;
+  }
   if (e instanceof WorkflowNotFoundError) return `no run with workflow id '${e.workflowId}'`;
   if (e instanceof ScheduleNotFoundError) return `no schedule with id '${e.scheduleId}'`;
   const grpc = e as { code?: number; details?: string };
