@@ -154,7 +154,7 @@ export function seedArmProperties(emu: EmulatorContext, runtimeId: string, model
       properties: {
         input1: {
           type: 'object',
-          properties: { age: column('Integer', 'int32'), income: column('Number', 'double'), label: column('String') },
+          properties: { age: column('Integer', 'Int32'), income: column('Number', 'Double'), label: column('String') },
         },
       },
     },
@@ -165,7 +165,7 @@ export function seedArmProperties(emu: EmulatorContext, runtimeId: string, model
       properties: {
         output1: {
           type: 'object',
-          properties: { 'Scored Labels': column('String'), 'Scored Probabilities': column('Number', 'double') },
+          properties: { 'Scored Labels': column('String'), 'Scored Probabilities': column('Number', 'Double') },
         },
       },
     },
@@ -613,7 +613,8 @@ export function createArmHandlers(emu: EmulatorContext) {
     ws.lastOperationId = op.id;
     emu.store.save();
     if (created) {
-      // The observed 201 body is minimal (REC17).
+      // The observed 201 body is minimal (REC17), but webservices.json requires `packageType`, the discriminator
+      // of WebServiceProperties, and generated SDK clients cannot deserialize the body without it.
       return send(
         ctx,
         201,
@@ -623,7 +624,10 @@ export function createArmHandlers(emu: EmulatorContext) {
           type: WEB_SERVICE_TYPE,
           location: ws.location,
           tags: ws.tags,
-          properties: { payloadsInBlobStorage: false, provisioningState: 'Provisioning' },
+          properties: downConvert(
+            { payloadsInBlobStorage: false, provisioningState: 'Provisioning', packageType: 'Graph' },
+            apiVersion,
+          ),
         },
         lroHeaders(ctx, op, apiVersion),
       );

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { withPrivateUmask } from './private-files';
 
 /** The blob storage the emulator writes job outputs to and reads trained models from. */
 export interface StorageAccount {
@@ -95,16 +96,19 @@ async function tryStartAzurite(opts: StartAzuriteOptions, port: number): Promise
     '--silent',
   ];
   if (opts.location) {
-    await mkdir(opts.location, { recursive: true });
+    await mkdir(opts.location, { recursive: true, mode: 0o700 });
     args.push('--location', opts.location);
   } else {
     args.push('--inMemoryPersistence');
   }
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, AZURITE_ACCOUNTS: `${opts.accountName}:${opts.accountKey}` },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    cwd: opts.location ?? process.cwd(),
-  });
+  // A child inherits the umask: with a location, the blobs and Azurite's databases it writes are owner-only.
+  const launch = () =>
+    spawn(process.execPath, args, {
+      env: { ...process.env, AZURITE_ACCOUNTS: `${opts.accountName}:${opts.accountKey}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: opts.location ?? process.cwd(),
+    });
+  const child = opts.location ? withPrivateUmask(launch) : launch();
   let tail = '';
   const keepTail = (chunk: Buffer): void => {
     tail = (tail + chunk.toString('utf8')).slice(-4000);

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { BlobRef } from './blobs';
-import { blobExists, resolveBlobRef } from './blobs';
+import { probeBlob, resolveBlobRef } from './blobs';
+import { serviceSwagger } from './swagger';
 import type { EmulatorContext } from './context';
 import { knownAccounts } from './context';
 import type { Ctx } from './http';
@@ -34,6 +35,21 @@ function checkApiVersion(ctx: Ctx): boolean {
  * key checks; null when an error response was already sent.
  */
 function authorizedService(emu: EmulatorContext, ctx: Ctx): RuntimeService | null {
+  const service = addressedService(emu, ctx);
+  if (!service) return null;
+  const key = bearerToken(ctx);
+  if (!key || (key !== service.keys.primary && key !== service.keys.secondary)) {
+    besCategoryError(ctx, 'Unauthorized', {
+      code: 'ScoreRequestUnauthorized',
+      message: 'Invalid credentials provided.',
+    });
+    return null;
+  }
+  return service;
+}
+
+/** The service a BES path names, or null after answering 400/404 (api-version, workspace, service). */
+function addressedService(emu: EmulatorContext, ctx: Ctx): RuntimeService | null {
   if (!checkApiVersion(ctx)) return null;
   const [shape, scope, serviceId] = ctx.params;
   const service = emu.state.services.find((s) => s.id === serviceId);
@@ -49,14 +65,6 @@ function authorizedService(emu: EmulatorContext, ctx: Ctx): RuntimeService | nul
         message: `Web service ${serviceId} was not found.`,
       });
     }
-    return null;
-  }
-  const key = bearerToken(ctx);
-  if (!key || (key !== service.keys.primary && key !== service.keys.secondary)) {
-    besCategoryError(ctx, 'Unauthorized', {
-      code: 'ScoreRequestUnauthorized',
-      message: 'Invalid credentials provided.',
-    });
     return null;
   }
   return service;
@@ -159,11 +167,12 @@ export function createBesHandlers(emu: EmulatorContext, jobs: JobEngine) {
       if (emu.opts.jobs.checkInputExtensions && !DATASET_EXTENSIONS.includes(extensionOf(target.blobName))) {
         return badArgument(ctx, extensionError(port, where));
       }
-      if (emu.opts.jobs.inputBlobCheck === 'submit' && !(await blobExists(target))) {
+      const probe = emu.opts.jobs.inputBlobCheck === 'submit' ? await probeBlob(target) : undefined;
+      if (probe && probe.state !== 'exists') {
         return badArgument(ctx, {
-          code: 'BlobNotFound',
+          code: probe.state === 'missing' ? 'BlobNotFound' : 'UnableToAccessBlob',
           target: port.name,
-          message: `Unable to access the provided Azure blob - ${where}. Azure error message: The specified blob does not exist.`,
+          message: `Unable to access the provided Azure blob - ${where}. Azure error message: ${'reason' in probe ? probe.reason : 'The specified blob does not exist.'}`,
         });
       }
       resolvedInputs[port.name] = ref;
@@ -364,7 +373,14 @@ export function createBesHandlers(emu: EmulatorContext, jobs: JobEngine) {
     send(ctx, 200, { Results: results }, { [MODEL_HEADER]: model ?? '' });
   }
 
-  return { submit, start, status, cancel, execute };
+  /** `GET {BES}/swagger.json`: the document the service publishes about itself (BESSW); no key needed to read it. */
+  function swagger(ctx: Ctx): void {
+    const service = addressedService(emu, ctx);
+    if (!service) return;
+    send(ctx, 200, serviceSwagger(emu.baseUrl, `/${servicePath(ctx)}`, service));
+  }
+
+  return { submit, start, status, cancel, execute, swagger };
 }
 
 /** A stable pseudo score per model and row, so two calls against the same model agree. */

@@ -63,10 +63,17 @@ export function resolveBlobRef(ref: BlobRef, knownAccounts: StorageAccount[]): B
   const parts = splitRelative(ref.RelativeLocation);
   if (!parts) return { code: 'MissingBlobInformation', message: 'RelativeLocation must be container/blob.' };
   if (ref.ConnectionString) {
-    const account = accountFromConnectionString(ref.ConnectionString);
+    let account = accountFromConnectionString(ref.ConnectionString);
     if (!account) {
       return { code: 'InvalidBlobConnectionString', message: 'The connection string has no AccountName/AccountKey.' };
     }
+    // Without BlobEndpoint (`DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…`, the portal's form) the blob
+    // host would be <account>.blob.core.windows.net; for the emulator's own accounts that host is its Azurite. The
+    // caller's key is kept, so a wrong key still fails as it would in Azure.
+    const own = /(^|;)\s*BlobEndpoint\s*=/i.test(ref.ConnectionString)
+      ? undefined
+      : knownAccounts.find((a) => a.accountName === account!.accountName);
+    if (own) account = { ...account, blobEndpoint: own.blobEndpoint };
     return { ...parts, url: joinBlobUrl(account.blobEndpoint, ref.RelativeLocation), account, sas: null };
   }
   if (ref.BaseLocation && ref.SasBlobToken) {
@@ -133,6 +140,8 @@ export function writerFor(target: BlobTarget): BlockBlobClient | null {
 }
 
 export async function writeBlob(target: BlobTarget, content: Buffer, contentType: string): Promise<void> {
+  const far = unreachableReason(target);
+  if (far) throw new Error(far);
   const client = writerFor(target);
   if (!client) throw new Error(`No credentials to write ${target.url}`);
   if (target.account) {
@@ -148,6 +157,8 @@ export type ReadOutcome = { ok: true; content: Buffer } | { ok: false; status: n
 
 /** Read a blob, turning storage errors into data so callers can map them to each API's error shape. */
 export async function readBlob(target: BlobTarget): Promise<ReadOutcome> {
+  const far = unreachableReason(target);
+  if (far) return { ok: false, status: 0, code: 'StorageAccountUnreachable', message: far };
   const client = readerFor(target);
   if (!client) return { ok: false, status: 403, code: 'NoCredentials', message: 'No SAS or key to read the blob.' };
   try {
@@ -163,14 +174,37 @@ export async function readBlob(target: BlobTarget): Promise<ReadOutcome> {
   }
 }
 
-export async function blobExists(target: BlobTarget): Promise<boolean> {
-  const client = readerFor(target);
-  if (!client) return false;
+/**
+ * Where a blob's storage account cannot be reached from here: the emulator serves only the storage accounts it owns
+ * (its Azurite, on loopback), and never sends a request to a real Azure host; what it cannot reach it says so.
+ */
+export function unreachableReason(target: BlobTarget): string | undefined {
+  let host: string;
   try {
-    return await client.exists();
+    host = new URL(target.url).hostname.replace(/^\[|\]$/g, '');
   } catch {
-    // An unusable SAS or unreachable account means BES could not read the input either.
-    return false;
+    return `'${target.url}' is not a blob URL`;
+  }
+  if (host === 'localhost' || host === '::1' || /^127\./.test(host)) return undefined;
+  return `The remote name could not be resolved: '${host}' (the storage account is not reachable from this service)`;
+}
+
+export type BlobProbe = { state: 'exists' | 'missing' } | { state: 'unreachable' | 'refused'; reason: string };
+
+/** Does the blob exist, and if that cannot be told, why not (unreachable account, refused credentials). */
+export async function probeBlob(target: BlobTarget): Promise<BlobProbe> {
+  const far = unreachableReason(target);
+  if (far) return { state: 'unreachable', reason: far };
+  const client = readerFor(target);
+  if (!client) return { state: 'refused', reason: 'No SAS or account key to read the blob.' };
+  try {
+    return { state: (await client.exists()) ? 'exists' : 'missing' };
+  } catch (err) {
+    const e = err as { statusCode?: number; code?: string; message?: string };
+    if (e.statusCode === 403 || e.statusCode === 401) {
+      return { state: 'refused', reason: `Server failed to authenticate the request (${e.code ?? e.statusCode}).` };
+    }
+    return { state: 'unreachable', reason: (e.message ?? String(err)).split('\n')[0] };
   }
 }
 

@@ -18,6 +18,7 @@ export interface CliOptions {
   writeConfig?: string;
   state?: string;
   azurite?: string;
+  azuriteFile?: string;
   jobMs?: number;
   statusCodes?: 'string' | 'integer';
   activationDelayMs?: number;
@@ -28,32 +29,59 @@ export interface CliOptions {
 }
 
 export function buildProgram(): Command {
-  return new Command('emulator')
-    .description(
-      'ML Studio (classic) emulator: BES, classic management, ARM web services and Entra over Azurite, on 127.0.0.1.',
-    )
-    .option('--port <n>', 'HTTPS port for all emulated APIs (0 = any free port)', int('--port'))
-    .option('--write-config <dir>', 'write <dir>/linkedService/*.json (ADF v2) and <dir>/emulator.env')
-    .option('--state <dir>', 'persist jobs, endpoints, web services, keys and blobs here across restarts')
-    .option('--azurite <connectionString>', 'attach to a running Azurite instead of starting one')
-    .option('--job-ms <n>', 'how long a started BES job runs', int('--job-ms'))
-    .addOption(new Option('--status-codes <format>', 'BES StatusCode format').choices(['string', 'integer']))
-    .option(
-      '--activation-delay-ms <n>',
-      'delay before a PATCHed classic model serves calls',
-      int('--activation-delay-ms'),
-    )
-    .option('--provisioning-ms <n>', 'how long an ARM PUT/PATCH stays Provisioning', int('--provisioning-ms'))
-    .option('--seed <n>', 'seed for fault dice and generated ids', int('--seed'))
-    .option('--faults <file>', 'JSON file with an array of fault rules')
-    .option('--verbose', 'log every request to stderr (secrets masked)');
+  return (
+    new Command('emulator')
+      .description(
+        'ML Studio (classic) emulator: BES, classic management, ARM web services and Entra over Azurite, on 127.0.0.1.',
+      )
+      .option('--port <n>', 'HTTPS port for all emulated APIs (0 = any free port)', int('--port'))
+      .option('--write-config <dir>', 'write <dir>/linkedService/*.json (ADF v2) and <dir>/emulator.env')
+      .option('--state <dir>', 'persist jobs, endpoints, web services, keys and blobs here across restarts')
+      .option(
+        '--azurite-file <file>',
+        `attach to a running Azurite: a file holding its connection string (or set ${AZURITE_ENV})`,
+      )
+      // Kept only to refuse it with a reason: a connection string on the command line shows its key in `ps`.
+      .addOption(new Option('--azurite <connectionString>').hideHelp())
+      .option('--job-ms <n>', 'how long a started BES job runs', int('--job-ms'))
+      .addOption(new Option('--status-codes <format>', 'BES StatusCode format').choices(['string', 'integer']))
+      .option(
+        '--activation-delay-ms <n>',
+        'delay before a PATCHed classic model serves calls',
+        int('--activation-delay-ms'),
+      )
+      .option('--provisioning-ms <n>', 'how long an ARM PUT/PATCH stays Provisioning', int('--provisioning-ms'))
+      .option('--seed <n>', 'seed for fault dice and generated ids', int('--seed'))
+      .option('--faults <file>', 'JSON file with an array of fault rules')
+      .option('--verbose', 'log every request to stderr (secrets masked)')
+  );
+}
+
+/** Where `retrain emulator` reads the connection string of an Azurite to attach to, besides --azurite-file. */
+export const AZURITE_ENV = 'ML_EMULATOR_AZURITE_CONNECTION_STRING';
+
+/** The Azurite to attach to: from --azurite-file or the environment, never from argv. */
+async function azuriteConnectionString(cli: CliOptions): Promise<string | undefined> {
+  if (cli.azurite !== undefined) {
+    throw new Error(
+      `--azurite no longer takes a connection string: on the command line its account key is visible to every ` +
+        `user (ps, /proc). Put it in a file readable only by you and pass --azurite-file FILE, or set ${AZURITE_ENV}.`,
+    );
+  }
+  if (cli.azuriteFile) {
+    const text = (await readFile(cli.azuriteFile, 'utf8')).trim();
+    if (!text) throw new Error(`--azurite-file ${cli.azuriteFile} is empty; it should hold the connection string`);
+    return text;
+  }
+  return process.env[AZURITE_ENV] || undefined;
 }
 
 export async function optionsFrom(cli: CliOptions): Promise<EmulatorOptions> {
+  const azurite = await azuriteConnectionString(cli);
   const o: EmulatorOptions = {
     port: cli.port,
     stateDir: cli.state ? resolve(cli.state) : undefined,
-    azurite: cli.azurite ? { connectionString: cli.azurite } : undefined,
+    azurite: azurite ? { connectionString: azurite } : undefined,
     seed: cli.seed,
     verbose: cli.verbose,
     jobs: { runningMs: cli.jobMs, statusCodeFormat: cli.statusCodes },

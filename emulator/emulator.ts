@@ -20,6 +20,7 @@ import { createKeyVaultHandlers, putSecret } from './keyvault';
 import { FaultEngine } from './faults';
 import { JobEngine, toEmulatedJob } from './jobs';
 import { allLiveModels, scheduleActivation } from './models';
+import { makeOwnerOnly } from './private-files';
 import { IdSource, randomSeed, secret } from './random';
 import type { RequestLogEntry } from './server';
 import { createRequestHandler } from './server';
@@ -124,6 +125,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   };
 
   try {
+    if (options.stateDir) await makeOwnerOnly(options.stateDir);
     const { ca, caFile: existingCaFile } = await loadCa(options);
     const leaf = await generateLeaf(ca);
     let workDir = options.workDir ?? options.stateDir;
@@ -160,6 +162,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       state.storage.port = proc.port;
       storage = proc;
     }
+    // The CA and Azurite's first files are written by now; tighten whatever their writers left readable.
+    if (options.stateDir) await makeOwnerOnly(options.stateDir);
 
     let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
       res.writeHead(503).end();

@@ -62,6 +62,11 @@ export function send(ctx: Ctx, status: number, body?: unknown, headers: Record<s
   }
   if (ctx.res.headersSent || ctx.res.destroyed) return;
   const h: Record<string, string> = { 'x-ms-request-id': ctx.requestId, ...headers };
+  // Azure puts a correlation id on every error response, the id a support request asks for (the client's
+  // x-ms-client-request-id when it sent one).
+  if (status >= 400 && !Object.keys(h).some((k) => k.toLowerCase() === 'x-ms-correlation-request-id')) {
+    h['x-ms-correlation-request-id'] = String(ctx.req.headers['x-ms-client-request-id'] ?? ctx.requestId);
+  }
   let payload: Buffer | null = null;
   if (body !== undefined && status !== 204 && status !== 304) {
     if (Buffer.isBuffer(body)) payload = body;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { BlobTarget } from './blobs';
-import { blobExists, buildIlearner, readOnlySas, resolveBlobRef, writeBlob } from './blobs';
+import { buildIlearner, probeBlob, readOnlySas, resolveBlobRef, writeBlob } from './blobs';
 import type { EmulatorContext } from './context';
 import { knownAccounts } from './context';
 import { liveModel } from './models';
@@ -139,13 +139,16 @@ export class JobEngine {
     if (this.ctx.opts.jobs.inputBlobCheck === 'run') {
       for (const [name, ref] of Object.entries(job.inputs)) {
         const target = resolveBlobRef(ref, knownAccounts(this.ctx));
-        if ('code' in target || !(await blobExists(target))) {
+        const probe = 'code' in target ? ({ state: 'missing' } as const) : await probeBlob(target);
+        if (probe.state !== 'exists') {
           const where = ref.RelativeLocation ?? '(no RelativeLocation)';
           status = 'Failed';
+          // Only a blob the account says is not there is BlobNotFound; an account that cannot be reached or refuses
+          // the key gets its own reason, as the real module's Azure error message would give.
           details = moduleFailure(job, 'Import Data', {
-            code: 'BlobNotFound',
+            code: probe.state === 'missing' ? 'BlobNotFound' : 'UnableToAccessBlob',
             target: name,
-            message: `Unable to access the provided Azure blob - ${where}. Azure error message: The specified blob does not exist.`,
+            message: `Unable to access the provided Azure blob - ${where}. Azure error message: ${'reason' in probe ? probe.reason : 'The specified blob does not exist.'}`,
           });
           break;
         }

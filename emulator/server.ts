@@ -23,7 +23,7 @@ interface RouteDef {
 }
 
 export interface ApiHandlers {
-  bes: { submit: Handler; start: Handler; status: Handler; cancel: Handler; execute: Handler };
+  bes: { submit: Handler; start: Handler; status: Handler; cancel: Handler; execute: Handler; swagger: Handler };
   classic: { get: Handler; patch: Handler; put: Handler };
   arm: {
     get: Handler;
@@ -74,6 +74,7 @@ function routeTable(h: ApiHandlers): RouteDef[] {
     },
     { re: r(`${BES_PREFIX}/jobs/${SEG}/start`), methods: { POST: { route: 'bes.start', handler: h.bes.start } } },
     { re: r(`${BES_PREFIX}/execute`), methods: { POST: { route: 'rrs.execute', handler: h.bes.execute } } },
+    { re: r(`${BES_PREFIX}/swagger\\.json`), methods: { GET: { route: 'bes.swagger', handler: h.bes.swagger } } },
     { re: r(`/workspaces/${SEG}/webservices`), methods: { GET: { route: 'classic.get', handler: h.classic.get } } },
     {
       re: r(`/workspaces/${SEG}/webservices/${SEG}`),

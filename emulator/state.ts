@@ -354,7 +354,7 @@ export class StateStore {
 
   static fileFor(dir: string | undefined): string | null {
     if (!dir) return null;
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     return join(dir, 'state.json');
   }
 

@@ -35,6 +35,7 @@ export type EmulatorRoute =
   | 'bes.start'
   | 'bes.status'
   | 'bes.cancel'
+  | 'bes.swagger'
   | 'rrs.execute'
   | 'classic.get'
   | 'classic.patch'

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import readline from 'node:readline';
 import type { Command } from 'commander';
@@ -72,7 +72,12 @@ interface DevOpts {
   taskQueue: string;
   jobSeconds: number;
   worker: boolean;
-  azurite?: string;
+  azuriteFile?: string;
+}
+
+/** Pause before restarting a worker that died: doubling from 1 s, at most 30 s, so a crash loop does not spin. */
+export function restartDelayMs(restartsInLastMinute: number): number {
+  return Math.min(30_000, 1000 * 2 ** Math.max(0, restartsInLastMinute - 1));
 }
 
 function port(value: string): number {
@@ -128,9 +133,15 @@ async function runDev(opts: DevOpts, io: CliIO): Promise<number> {
     const temporal = await startTemporalServer({ port: opts.port || undefined, dbFilename: opts.dbFilename, log });
     stops.push(() => temporal.stop());
 
+    // An Azurite to attach to comes from a file or the environment, never argv (ps would show its key).
+    const { AZURITE_ENV } = await import('../../emulator/cli');
+    const azurite = opts.azuriteFile
+      ? (await readFile(opts.azuriteFile, 'utf8')).trim()
+      : process.env[AZURITE_ENV] || undefined;
     const emu = await startEmulator({
       port: opts.emulatorPort,
       jobs: { runningMs: Math.round(opts.jobSeconds * 1000) },
+      azurite: azurite ? { connectionString: azurite } : undefined,
     });
     stops.push(() => emu.close());
     const dir = resolve(opts.dir);
@@ -151,21 +162,17 @@ async function runDev(opts: DevOpts, io: CliIO): Promise<number> {
     input.options = { pollIntervalSeconds: 1 };
     await writeFile(join(dir, 'run.json'), `${JSON.stringify(input, null, 2)}\n`);
 
+    const workerEnv = {
+      ...process.env,
+      ...emu.env,
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_NAMESPACE: temporal.namespace,
+      TEMPORAL_TASK_QUEUE: opts.taskQueue,
+      // The emulator provisions in about a second; the production default (5 s) would only make runs wait.
+      ML_ARM_POLL_INTERVAL_MS: process.env.ML_ARM_POLL_INTERVAL_MS ?? '500',
+    };
     if (opts.worker) {
-      const started = startWorkerProcess(
-        configDir,
-        opts.taskQueue,
-        {
-          ...process.env,
-          ...emu.env,
-          TEMPORAL_ADDRESS: temporal.address,
-          TEMPORAL_NAMESPACE: temporal.namespace,
-          TEMPORAL_TASK_QUEUE: opts.taskQueue,
-          // The emulator provisions in about a second; the production default (5 s) would only make runs wait.
-          ML_ARM_POLL_INTERVAL_MS: process.env.ML_ARM_POLL_INTERVAL_MS ?? '500',
-        },
-        io,
-      );
+      const started = startWorkerProcess(configDir, opts.taskQueue, workerEnv, io);
       worker = started.child;
       await started.ready;
     }
@@ -209,14 +216,32 @@ async function runDev(opts: DevOpts, io: CliIO): Promise<number> {
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
-      worker?.once('exit', (code, signal) => {
-        // Ctrl-C in a terminal signals the worker too (same process group); that exit is part of stopping.
-        setTimeout(() => {
-          if (signalled) return;
-          log(`the worker exited (${signal ?? code}); stopping everything`);
-          done(1);
-        }, 200);
-      });
+      // A worker that dies is restarted, and said so: runs wait on the task queue meanwhile and lose nothing.
+      const restarts: number[] = [];
+      const supervise = (child: ChildProcess) =>
+        child.once('exit', (code, signal) => {
+          // Ctrl-C in a terminal signals the worker too (same process group); that exit is part of stopping.
+          setTimeout(() => {
+            if (signalled) return;
+            const now = Date.now();
+            restarts.push(now);
+            while (restarts[0] < now - 60_000) restarts.shift();
+            const delay = restartDelayMs(restarts.length);
+            log(`the worker exited (${signal ?? `code ${code}`}); restarting it in ${delay / 1000} s`);
+            setTimeout(() => {
+              if (signalled) return;
+              const again = startWorkerProcess(configDir, opts.taskQueue, workerEnv, io);
+              worker = again.child;
+              supervise(again.child);
+              again.ready.then(
+                () => log(`worker restarted (pid ${again.child.pid})`),
+                (e: unknown) =>
+                  log(`the restarted worker did not start: ${e instanceof Error ? e.message : String(e)}`),
+              );
+            }, delay);
+          }, 200);
+        });
+      if (worker) supervise(worker);
     });
   } finally {
     if (worker) await stopChild(worker);
@@ -239,7 +264,10 @@ export function registerDevCommand(program: Command, io: CliIO): void {
       .option('--db-filename <file>', "keep Temporal's state in this SQLite file across restarts")
       .option('-q, --task-queue <name>', 'task queue of the worker', taskQueueDefault())
       .option('--job-seconds <n>', 'how long an emulated training job runs', positive, 5)
-      .option('--azurite <connectionString>', 'use this Azurite instead of starting one')
+      .option(
+        '--azurite-file <file>',
+        'attach to this Azurite (a file holding its connection string; or set ML_EMULATOR_AZURITE_CONNECTION_STRING)',
+      )
       .option('--no-worker', 'start no worker (run your own, e.g. under a debugger)'),
     [
       'retrain dev',

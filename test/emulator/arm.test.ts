@@ -420,7 +420,12 @@ describe('ARM Microsoft.MachineLearning/webServices', () => {
     };
     const created = await arm(cred, 'PUT', url, body);
     expect(created.status).toBe(201);
-    expect(created.json.properties).toEqual({ payloadsInBlobStorage: false, provisioningState: 'Provisioning' });
+    // Minimal, as recorded (REC17), plus the packageType discriminator webservices.json requires.
+    expect(created.json.properties).toEqual({
+      payloadsInBlobStorage: false,
+      provisioningState: 'Provisioning',
+      packageType: 'Graph',
+    });
     expect(created.headers.get('azure-asyncoperation')).toContain('/operationsStatus/');
     await pollOperation(cred, created.headers.get('azure-asyncoperation')!);
     const keys1 = (await arm(cred, 'GET', url.replace('?', '/listKeys?'))).json;

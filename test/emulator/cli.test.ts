@@ -68,12 +68,15 @@ describe('emulator CLI', () => {
   test('when run with --write-config and options, then it writes a usable config, prints no secrets and stops cleanly on SIGTERM', async () => {
     const cfg = join(work, 'cfg');
     const faults = join(work, 'faults.json');
+    // The connection string goes in a file, not argv, where ps would show its key.
+    const azuriteFile = join(work, 'azurite.txt');
+    await writeFile(azuriteFile, azurite(), { mode: 0o600 });
     await writeFile(faults, JSON.stringify([{ routes: ['classic.get'], kind: { type: 'latency', ms: 1 } }]));
     const cli = startCli([
       '--write-config',
       cfg,
-      '--azurite',
-      azurite(),
+      '--azurite-file',
+      azuriteFile,
       '--job-ms',
       '100',
       '--status-codes',
