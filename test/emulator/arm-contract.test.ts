@@ -1,4 +1,4 @@
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return -- HTTP bodies are asserted with expect(), not typed. */
+/* eslint-disable @typescript-eslint/no-unsafe-return -- HTTP bodies are asserted with expect(), not typed. */
 /**
  * The emulator against the published contracts (issue 11, point 7). Every ARM response body is validated against the
  * Microsoft.MachineLearning webservices.json of its api-version, checked in from Azure/azure-rest-api-specs under

@@ -15,7 +15,7 @@ export interface SwaggerDoc {
 function deref(doc: SwaggerDoc, s: Schema): Schema {
   let cur = s;
   while (typeof cur.$ref === 'string') {
-    const name = (cur.$ref as string).replace('#/definitions/', '');
+    const name = cur.$ref.replace('#/definitions/', '');
     const next = doc.definitions[name];
     if (!next) throw new Error(`unknown $ref ${String(cur.$ref)}`);
     cur = { ...next, 'x-name': name };
@@ -53,7 +53,7 @@ export function validate(doc: SwaggerDoc, schema: Schema, value: unknown, path =
   if (s.discriminator && value && typeof value === 'object') {
     const d = (value as Record<string, unknown>)[s.discriminator as string];
     const sub = d === undefined ? undefined : subtype(doc, s['x-name'] as string, d);
-    if (sub) ({ properties, required, s } = { ...flatten(doc, sub), s });
+    if (sub) ({ properties, required } = flatten(doc, sub));
   }
   const type = s.type as string | undefined;
   const declaresShape = Object.keys(properties).length > 0 || s.additionalProperties !== undefined || s.allOf;
