@@ -48,7 +48,9 @@ function subtype(doc: SwaggerDoc, baseName: string, value: unknown): Schema | un
 }
 
 export function validate(doc: SwaggerDoc, schema: Schema, value: unknown, path = '$'): string[] {
-  let { properties, required, s } = flatten(doc, schema);
+  const base = flatten(doc, schema);
+  const s = base.s;
+  let { properties, required } = base;
   const errors: string[] = [];
   if (s.discriminator && value && typeof value === 'object') {
     const d = (value as Record<string, unknown>)[s.discriminator as string];
