@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { CHROMIUM_PATH_ENV, ensureChromium, runsWebUiTest } from '../infra/chromium';
 import { startTemporalServer } from '../infra/temporal-server';
 import { startAzurite } from '../emulator/azurite';
 import { CA_DIR_ENV, writeCaDir } from '../emulator/tls';
@@ -19,6 +20,16 @@ const root = join(__dirname, '..', '..');
 const log = (line: string) => console.log(`[test] ${line}`);
 
 async function main(): Promise<number> {
+  // Before anything starts: a missing browser stops the run at once with what to install, never a skipped test.
+  let chromium: string | undefined;
+  if (runsWebUiTest(process.argv.slice(2))) {
+    try {
+      chromium = await ensureChromium(log);
+    } catch (e) {
+      console.error(`[test] error: ${(e as Error).message}`);
+      return 1;
+    }
+  }
   const work = await mkdtemp(join(tmpdir(), 'ml-retrain-test-'));
   const cleanups: (() => Promise<void>)[] = [];
   const cleanup = async () => {
@@ -71,7 +82,8 @@ async function main(): Promise<number> {
             ...process.env,
             TEMPORAL_ADDRESS: temporal.address,
             TEMPORAL_NAMESPACE: temporal.namespace,
-            TEMPORAL_UI_URL: temporal.uiUrl ?? '',
+            TEMPORAL_UI_URL: temporal.uiUrl ?? process.env.TEMPORAL_UI_URL ?? '',
+            ...(chromium ? { [CHROMIUM_PATH_ENV]: chromium } : {}),
             NODE_EXTRA_CA_CERTS: join(caDir, 'ca.pem'),
             [CA_DIR_ENV]: caDir,
             ML_TEST_AZURITE_CONNECTION_STRING: azurite.connectionString,
