@@ -1,5 +1,6 @@
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
+import { noWorkerNote, taskQueuePollers, troubleNote, workflowTaskTrouble } from './run-health';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { PhaseAttr, PipelineAttr, TrainingJobIdAttr } from '../common/search-attributes';
@@ -32,6 +33,8 @@ export interface PipelineRunView {
   runEnd: string | null;
   durationMs: number | null;
   message: string | null;
+  /** What Temporal says is wrong with a running run: no worker polling its task queue, a failing workflow task. */
+  warnings: string[];
   /** Where the activity records came from. */
   source: 'query' | 'history';
   activityRuns: ActivityRunView[];
@@ -66,6 +69,13 @@ export async function loadPipelineRun(client: Client, workflowId: string): Promi
   } catch {
     status = undefined;
   }
+  const warnings: string[] = [];
+  if (desc.status.name === 'RUNNING') {
+    const pollers = await taskQueuePollers(client, desc.taskQueue).catch(() => undefined);
+    if (pollers && pollers.workflow === 0 && pollers.activity === 0) warnings.push(noWorkerNote(desc.taskQueue));
+    const trouble = await workflowTaskTrouble(client, desc).catch(() => undefined);
+    if (trouble) warnings.push(troubleNote(trouble));
+  }
   let activityRuns: ActivityRunView[];
   let source: PipelineRunView['source'];
   if (status && Array.isArray(status.activityRuns) && status.activityRuns.length > 0) {
@@ -98,6 +108,7 @@ export async function loadPipelineRun(client: Client, workflowId: string): Promi
     runEnd: iso(end),
     durationMs: (end ?? Date.now()) - start,
     message: status?.error ?? firstError(activityRuns),
+    warnings,
     source,
     activityRuns: activityRuns.map((r) => redact(r) as ActivityRunView),
   };

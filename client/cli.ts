@@ -15,7 +15,8 @@ import { registerTriggersCommand } from './commands/triggers';
 import { registerRerunCommand } from './commands/rerun';
 import { registerValidateCommand } from './commands/validate';
 import { collectParam, runPipelineFromCli } from './pipeline-run';
-import { followRun, rootCause, startRetrain } from './run';
+import { followFromCli } from './follow-cli';
+import { startRetrain } from './run';
 
 interface RunOpts {
   input?: string;
@@ -26,6 +27,8 @@ interface RunOpts {
   pollSeconds?: string;
   progressSeconds?: number;
   param?: Record<string, unknown>;
+  cancelOnInterrupt?: boolean;
+  reconnectTimeout?: number;
 }
 
 const connect = connectClient;
@@ -52,13 +55,6 @@ async function readInput(opts: RunOpts, log: (l: string) => void): Promise<Retra
     input.options = { ...input.options, pollIntervalSeconds: n };
   }
   return input;
-}
-
-function uiLink(namespace: string, workflowId: string): string | undefined {
-  const ui = process.env.TEMPORAL_UI_URL;
-  return ui
-    ? `${ui.replace(/\/$/, '')}/namespaces/${namespace}/workflows/${encodeURIComponent(workflowId)}`
-    : undefined;
 }
 
 export function printResult(result: RetrainAndUpdateResult, out: (l: string) => void): void {
@@ -116,6 +112,13 @@ export function buildProgram(
 
   commonOptions(program.command('run'))
     .option('--progress-seconds <n>', 'repeat the progress line at least this often', positiveSeconds, 30)
+    .option('--cancel-on-interrupt', 'Ctrl-C cancels the run (default: Ctrl-C detaches and the run goes on)')
+    .option(
+      '--reconnect-timeout <seconds>',
+      'how long to keep retrying while Temporal is unreachable before giving up (exit code 3)',
+      positiveSeconds,
+      600,
+    )
     .description('start a run and follow it until it ends, printing phase, BES status and elapsed time')
     .addHelpText(
       'after',
@@ -128,17 +131,12 @@ export function buildProgram(
       const client = await connect();
       try {
         const handle = await startRetrain(client, input, { taskQueue: opts.taskQueue, workflowId: opts.id }, err);
-        out(`started ${handle.workflowId}`);
-        const link = uiLink(client.options.namespace, handle.workflowId);
-        if (link) out(`Web UI:   ${link}`);
-        try {
-          printResult(await followRun(handle, out, { repeatMs: (opts.progressSeconds ?? 30) * 1000 }), out);
-          out('run succeeded');
-        } catch (e) {
-          const cause = rootCause(e);
-          err(`run failed: ${cause.type ? `${cause.type}: ` : ''}${cause.message}`);
-          process.exitCode = 1;
-        }
+        await followFromCli(client, handle, io, {
+          progressSeconds: opts.progressSeconds,
+          cancelOnInterrupt: opts.cancelOnInterrupt,
+          reconnectTimeoutSeconds: opts.reconnectTimeout,
+          print: (result) => printResult(result, out),
+        });
       } finally {
         await client.connection.close();
       }

@@ -1,4 +1,4 @@
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { PipelineAttr, ScoringServiceAttr } from '../common/search-attributes';
 import type { PipelineDefinition, RunPipelineInput, RunPipelineResult } from '../common/pipeline';
@@ -7,7 +7,9 @@ import { formatDiagnostic } from '../config/diagnostics';
 import { validateFolder } from '../config/factory';
 import type { CliIO } from './commands/common';
 import { CliError, withClient } from './commands/common';
-import { followRun, hasSearchAttributes, noteMissingSearchAttributes, rootCause } from './run';
+import { followFromCli } from './follow-cli';
+import type { StartedRun } from './run';
+import { hasSearchAttributes, noteMissingSearchAttributes, startOrAttach } from './run';
 
 /**
  * Starting `runPipeline` from the CLI: the pipeline is checked locally first (fail fast, one line per problem), the
@@ -51,6 +53,8 @@ export interface PipelineRunOptions {
   pollSeconds?: string;
   param?: Record<string, unknown>;
   progressSeconds?: number;
+  cancelOnInterrupt?: boolean;
+  reconnectTimeout?: number;
 }
 
 /** `retrain run|start --pipeline NAME`: check locally, start runPipeline, and (run) follow it to the end. */
@@ -80,22 +84,12 @@ export async function runPipelineFromCli(opts: PipelineRunOptions, io: CliIO, fo
       io.err,
     );
     if (!follow) return io.out(handle.workflowId);
-    io.out(`started ${handle.workflowId}`);
-    const ui = process.env.TEMPORAL_UI_URL;
-    if (ui) {
-      io.out(
-        `Web UI:   ${ui.replace(/\/$/, '')}/namespaces/${client.options.namespace}/workflows/${encodeURIComponent(handle.workflowId)}`,
-      );
-    }
-    try {
-      const result = (await followRun(handle, io.out, { repeatMs: (opts.progressSeconds ?? 30) * 1000 })) as unknown;
-      printPipelineResult(result as RunPipelineResult, io.out);
-      io.out('run succeeded');
-    } catch (e) {
-      const cause = rootCause(e);
-      io.err(`run failed: ${cause.type ? `${cause.type}: ` : ''}${cause.message}`);
-      process.exitCode = 1;
-    }
+    await followFromCli(client, handle, io, {
+      progressSeconds: opts.progressSeconds,
+      cancelOnInterrupt: opts.cancelOnInterrupt,
+      reconnectTimeoutSeconds: opts.reconnectTimeout,
+      print: (result) => printPipelineResult(result as unknown as RunPipelineResult, io.out),
+    });
   });
 }
 
@@ -104,7 +98,7 @@ export async function startPipeline(
   input: RunPipelineInput,
   opts: { taskQueue: string; workflowId?: string; definition?: PipelineDefinition },
   log: (line: string) => void = () => undefined,
-): Promise<WorkflowHandle> {
+): Promise<StartedRun> {
   const namespace = client.options.namespace;
   const attrs = await hasSearchAttributes(client, namespace);
   if (!attrs && input.options?.searchAttributes !== false) noteMissingSearchAttributes(namespace, log);
@@ -112,23 +106,28 @@ export async function startPipeline(
     .filter((a) => a.type === 'AzureMLUpdateResource')
     .map((a) => (a as { linkedServiceName: string }).linkedServiceName);
   const pipeline = opts.definition?.name ?? input.pipeline;
-  return client.workflow.start('runPipeline', {
-    taskQueue: opts.taskQueue,
-    workflowId: opts.workflowId ?? `retrain-${pipeline}-${timestamp()}`,
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    args: [
-      { ...input, options: { ...input.options, searchAttributes: attrs && input.options?.searchAttributes !== false } },
-    ],
-    memo: { pipeline, scoring: services },
-    typedSearchAttributes: attrs
-      ? [
-          { key: PipelineAttr, value: pipeline },
-          { key: ScoringServiceAttr, value: services },
-        ]
-      : undefined,
-    staticSummary: `ADF pipeline ${pipeline}${input.recovery ? ` (rerun of ${input.recovery.referenceWorkflowId})` : ''}`,
-    staticDetails: `Activities: ${(opts.definition?.activities ?? []).map((a) => `${a.name} (${a.type})`).join(', ')}`,
-  });
+  return startOrAttach((memo) =>
+    client.workflow.start('runPipeline', {
+      taskQueue: opts.taskQueue,
+      workflowId: opts.workflowId ?? `retrain-${pipeline}-${timestamp()}`,
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      args: [
+        {
+          ...input,
+          options: { ...input.options, searchAttributes: attrs && input.options?.searchAttributes !== false },
+        },
+      ],
+      memo: { pipeline, scoring: services, ...memo },
+      typedSearchAttributes: attrs
+        ? [
+            { key: PipelineAttr, value: pipeline },
+            { key: ScoringServiceAttr, value: services },
+          ]
+        : undefined,
+      staticSummary: `ADF pipeline ${pipeline}${input.recovery ? ` (rerun of ${input.recovery.referenceWorkflowId})` : ''}`,
+      staticDetails: `Activities: ${(opts.definition?.activities ?? []).map((a) => `${a.name} (${a.type})`).join(', ')}`,
+    }),
+  );
 }
 
 /** The run's outcome, one line per activity, plus the updates in the familiar `updated:` form. */

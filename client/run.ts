@@ -1,9 +1,11 @@
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import type { Client, WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES, PipelineAttr, ScoringServiceAttr } from '../common/search-attributes';
 import type { RetrainAndUpdateInput, RetrainAndUpdateResult, RunStatus } from '../common/types';
 import { statusQuery } from '../workflows/queries';
+import { isConnectionError, noWorkerNote, taskQueuePollers, troubleNote, workflowTaskTrouble } from './run-health';
 
 export interface StartOptions {
   taskQueue: string;
@@ -65,22 +67,46 @@ export function noteMissingSearchAttributes(namespace: string, log: (line: strin
   );
 }
 
+/** A started run, and whether the start attached to a run already going under that id (USE_EXISTING). */
+export type StartedRun = WorkflowHandle & { attached: boolean; startTime?: Date };
+
+/** Memo key holding a random id per start request: the run carries the id of the start that created it. */
+export const START_REQUEST_MEMO = 'startRequestId';
+
+/**
+ * Start with USE_EXISTING and tell whether this call created the run: the server answers both cases the same way,
+ * but only the start that created the run wrote its request id into the memo.
+ */
+export async function startOrAttach(
+  start: (memo: Record<string, string>) => Promise<WorkflowHandle>,
+): Promise<StartedRun> {
+  const requestId = randomUUID();
+  const handle = await start({ [START_REQUEST_MEMO]: requestId });
+  const desc = await handle.describe().catch(() => undefined);
+  const attached = desc !== undefined && desc.memo?.[START_REQUEST_MEMO] !== requestId;
+  return Object.assign(handle, { attached, startTime: desc?.startTime });
+}
+
 export async function startRetrain(
   client: Client,
   input: RetrainAndUpdateInput,
   opts: StartOptions,
   log: (line: string) => void = () => undefined,
-): Promise<WorkflowHandle> {
+): Promise<StartedRun> {
   const pipeline = input.pipeline ?? 'retrainAndUpdate';
   const namespace = opts.namespace ?? client.options.namespace;
   const attrs = await hasSearchAttributes(client, namespace);
   if (!attrs && input.options?.searchAttributes !== false) noteMissingSearchAttributes(namespace, log);
-  return client.workflow.start('retrainAndUpdate', {
-    taskQueue: opts.taskQueue,
-    workflowId: opts.workflowId ?? `retrain-${pipeline}-${timestamp()}`,
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    ...retrainStartOptions(input, attrs),
-  });
+  const options = retrainStartOptions(input, attrs);
+  return startOrAttach((memo) =>
+    client.workflow.start('retrainAndUpdate', {
+      taskQueue: opts.taskQueue,
+      workflowId: opts.workflowId ?? `retrain-${pipeline}-${timestamp()}`,
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      ...options,
+      memo: { ...options.memo, ...memo },
+    }),
+  );
 }
 
 function elapsed(since: number): string {
@@ -102,41 +128,148 @@ function describeStatus(s: RunStatus): string {
   return parts.join(' · ');
 }
 
+/** The CLI gave up following a run because Temporal stayed unreachable; the run itself may well go on. */
+export class TemporalUnreachableError extends Error {
+  override name = 'TemporalUnreachableError';
+  /** `retrain run` exits with this code, so scripts can tell "gave up watching" from "the run failed" (1). */
+  readonly exitCode = 3;
+}
+
+export interface FollowOptions {
+  /** How often the run is looked at (describe, status query). Default 1 s. */
+  pollMs?: number;
+  /** The current line, and any warning, is repeated at least this often. Default 30 s. */
+  repeatMs?: number;
+  /** How long Temporal may stay unreachable before following gives up. Default 10 min. */
+  giveUpMs?: number;
+  /** For the health checks (task-queue pollers, failing workflow tasks); without it they are skipped. */
+  client?: Client;
+  /** Where Temporal is, for messages. */
+  address?: string;
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0];
+}
+
 /**
- * Print progress on every change of phase or BES status until the run ends; returns its result or throws. A training
- * job can run for hours without a change, so the current line is repeated every `repeatMs` (default 30 s) with the
- * elapsed time: a quiet terminal then still shows the run is alive.
+ * Print progress on every change of phase or BES status until the run ends; returns its result or throws the run's
+ * failure. A training job can run for hours without a change, so the current line is repeated every `repeatMs` with
+ * the elapsed time. What the status cannot show is said too, each read from Temporal itself: no worker polling the
+ * task queue, a workflow task failing again and again, and Temporal being unreachable (then following retries with
+ * backoff, re-attaches when the server is back, and gives up with TemporalUnreachableError after `giveUpMs`).
  */
 export async function followRun(
   handle: WorkflowHandle,
   out: (line: string) => void,
-  opts: { pollMs?: number; repeatMs?: number } = {},
+  opts: FollowOptions = {},
 ): Promise<RetrainAndUpdateResult> {
   const started = Date.now();
   const repeatMs = opts.repeatMs ?? 30_000;
-  let last = '';
-  let lastPrinted = 0;
-  let done = false;
-  const result = handle.result() as Promise<RetrainAndUpdateResult>;
-  result.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  while (!done) {
-    try {
-      const s = await handle.query(statusQuery);
-      const line = describeStatus(s);
-      if (line !== last || Date.now() - lastPrinted >= repeatMs) {
-        out(`[${elapsed(started)}] ${line}`);
-        last = line;
-        lastPrinted = Date.now();
-      }
-    } catch {
-      // No worker has run the workflow yet, or it just closed: keep waiting for the result.
+  const pollMs = opts.pollMs ?? 1000;
+  const giveUpMs = opts.giveUpMs ?? 10 * 60_000;
+  const where = opts.address ? `Temporal at ${opts.address}` : 'Temporal';
+  const printed = new Map<string, number>();
+  /** A line, printed when new or every repeatMs, under a key so a changed line replaces the old one. */
+  const say = (key: string, line: string) => {
+    const id = `${key}\u0000${line}`;
+    const at = printed.get(id);
+    if (at !== undefined && Date.now() - at < repeatMs) return;
+    for (const k of [...printed.keys()]) if (k.startsWith(`${key}\u0000`)) printed.delete(k);
+    printed.set(id, Date.now());
+    out(`[${elapsed(started)}] ${line}`);
+  };
+  let downSince: number | undefined;
+  let backoffMs = 1000;
+  /** Retry after a connection error, or throw when it is another error or we waited long enough. */
+  const unreachable = async (e: unknown): Promise<void> => {
+    if (!isConnectionError(e)) throw e;
+    const now = Date.now();
+    if (downSince === undefined) {
+      downSince = now;
+      out(`[${elapsed(started)}] ${where} is unreachable (${firstLine(e)}); the run is not affected. Retrying…`);
+    } else {
+      out(
+        `[${elapsed(started)}] ${where} still unreachable after ${elapsed(downSince)}; retrying in ${backoffMs / 1000} s`,
+      );
     }
-    await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, opts.pollMs ?? 1000))]);
+    if (now - downSince >= giveUpMs) {
+      throw new TemporalUnreachableError(
+        `gave up after ${elapsed(downSince)}: ${where} is unreachable, so run ${handle.workflowId} was not followed to ` +
+          `its end; it may still be running (retrain status ${handle.workflowId})`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, backoffMs));
+    backoffMs = Math.min(backoffMs * 2, 30_000);
+  };
+  const reconnected = () => {
+    if (downSince === undefined) return;
+    out(
+      `[${elapsed(started)}] reconnected to Temporal after ${elapsed(downSince)}; re-attached to ${handle.workflowId}`,
+    );
+    downSince = undefined;
+    backoffMs = 1000;
+  };
+  let pollersCheckedAt = -Infinity;
+  let noWorker = false;
+  for (;;) {
+    let desc: WorkflowExecutionDescription;
+    try {
+      // A deadline instead of the client's own retries (about 20 s while the server is down): the operator hears
+      // about an outage within seconds.
+      desc = opts.client
+        ? await opts.client.connection.withDeadline(Date.now() + 5_000, () => handle.describe())
+        : await handle.describe();
+    } catch (e) {
+      await unreachable(e);
+      continue;
+    }
+    reconnected();
+    if (desc.status.name !== 'RUNNING') break;
+    if (opts.client) {
+      const client = opts.client;
+      // Checked at once and then every few seconds, so the warning comes within the progress interval.
+      if (Date.now() - pollersCheckedAt >= Math.min(repeatMs, 10_000)) {
+        pollersCheckedAt = Date.now();
+        const p = await taskQueuePollers(client, desc.taskQueue).catch(() => undefined);
+        noWorker = p !== undefined && p.workflow === 0 && p.activity === 0;
+      }
+      if (noWorker) say('worker', `warning: ${noWorkerNote(desc.taskQueue)}`);
+      const trouble = await workflowTaskTrouble(client, desc).catch(() => undefined);
+      if (trouble) say('task', `warning: ${troubleNote(trouble)}`);
+    }
+    if (!noWorker) {
+      try {
+        // With a deadline: a query waits for a worker, and a silent wait is what this loop exists to avoid.
+        const s = opts.client
+          ? await opts.client.connection.withDeadline(Date.now() + 5_000, () => handle.query(statusQuery))
+          : await handle.query(statusQuery);
+        say('status', describeStatus(s));
+      } catch {
+        // No worker has run the workflow yet, or it just closed: the next describe tells.
+      }
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
   }
-  return result;
+  for (;;) {
+    try {
+      return (await handle.result()) as RetrainAndUpdateResult;
+    } catch (e) {
+      await unreachable(e);
+      reconnected();
+    }
+  }
+}
+
+/** How a run ended when it did not succeed, in words that do not call a cancelled run "failed". */
+export function outcomeWord(err: unknown): 'failed' | 'cancelled' | 'terminated' | 'timed out' {
+  if (err instanceof WorkflowFailedError) {
+    const name = (err.cause as { name?: string } | undefined)?.name;
+    if (name === 'CancelledFailure') return 'cancelled';
+    if (name === 'TerminatedFailure') return 'terminated';
+    if (name === 'TimeoutFailure') return 'timed out';
+  }
+  return 'failed';
 }
 
 /** The innermost failure: for a run that failed in an activity, the activity's ApplicationFailure. */

@@ -49,6 +49,8 @@ export const FailureType = {
   ExpressionError: 'ExpressionError',
   /** Key Vault refused or does not have a secret a linked service references (AzureKeyVaultSecret). */
   KeyVaultError: 'KeyVaultError',
+  /** A value (activity result, SetVariable value, expression result, run result) is over Temporal's payload limit. */
+  PayloadTooLarge: 'PayloadTooLarge',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -72,4 +74,5 @@ export const NON_RETRYABLE_FAILURES: string[] = [
   FailureType.FailActivity,
   FailureType.ExpressionError,
   FailureType.KeyVaultError,
+  FailureType.PayloadTooLarge,
 ];

@@ -5,6 +5,7 @@ import { Worker } from '@temporalio/worker';
 import type { ActivityDeps } from '../activities/deps';
 import { createActivities, createPipelineActivities } from '../activities';
 import { metricsInterceptor } from './metrics';
+import { payloadGuardInterceptor } from './payload-guard';
 
 export interface CreateWorkerOptions {
   connection: NativeConnection;
@@ -38,7 +39,8 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     taskQueue: opts.taskQueue,
     activities: { ...createActivities(opts.deps), ...createPipelineActivities(opts.deps) },
     // Product counters (jobs submitted, updates, failures by type) on the runtime's metrics exporter.
-    interceptors: { activity: [metricsInterceptor] },
+    // The payload guard runs inside the metrics one, so the failures it makes are counted too.
+    interceptors: { activity: [metricsInterceptor, payloadGuardInterceptor] },
     // Only set what was given: the native bridge rejects explicit undefined for some options.
     ...(opts.maxConcurrentActivityTaskExecutions !== undefined && {
       maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions,

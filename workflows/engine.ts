@@ -23,6 +23,7 @@ import { parseAdfTimespan } from '../common/duration';
 import type { EvalContext } from '../common/expressions';
 import type { SystemObject } from '../common/expressions';
 import { evaluateValue, ExpressionError } from '../common/expressions';
+import { jsonBytes, PAYLOAD_LIMIT_BYTES, payloadTooLargeMessage } from '../common/limits';
 import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
 import type {
   ActivityDefinition,
@@ -441,6 +442,13 @@ export class PipelineEngine {
     let policy: { timeoutMs: number; retry: number; intervalMs: number };
     try {
       input = evaluate(a, 'typeProperties', a.typeProperties, ctx);
+      // Before the value can reach an activity's input, the run's status or its result (SetVariable values too).
+      if (jsonBytes(input) > PAYLOAD_LIMIT_BYTES) {
+        throw failure(
+          FailureType.PayloadTooLarge,
+          payloadTooLargeMessage(`activity '${a.name}' (${a.type})`, 'typeProperties', input),
+        );
+      }
       policy = this.evaluatePolicy(a, ctx);
     } catch (err) {
       state.error = err;

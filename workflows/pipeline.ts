@@ -10,6 +10,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import type { PipelineActivities } from '../activities';
 import { evaluateValue, ExpressionError, isExpression, SystemObject } from '../common/expressions';
 import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
+import { jsonBytes, PAYLOAD_LIMIT_BYTES, payloadTooLargeMessage } from '../common/limits';
 import type { PipelineDefinition, RunPipelineInput, RunPipelineResult } from '../common/pipeline';
 import type { RunStatus } from '../common/types';
 import { DEFAULT_POLL_SECONDS, messageOf, PipelineEngine } from './engine';
@@ -186,5 +187,21 @@ export async function runPipeline(input: RunPipelineInput): Promise<RunPipelineR
       details: [{ failedActivity: target, runStatus: 'Failed' }],
     });
   }
-  return { pipeline: definition.name, runId, groupId, runStatus: run.runStatus, activityRuns: status.activityRuns };
+  const result = {
+    pipeline: definition.name,
+    runId,
+    groupId,
+    runStatus: run.runStatus,
+    activityRuns: status.activityRuns,
+  };
+  // Each value fits, but the result carries every activity's input and output: a result over the limit would fail
+  // the completing workflow task forever (GRPC_MESSAGE_TOO_LARGE); fail the run with the reason instead.
+  if (jsonBytes(result) > PAYLOAD_LIMIT_BYTES) {
+    throw ApplicationFailure.create({
+      type: FailureType.PayloadTooLarge,
+      nonRetryable: true,
+      message: payloadTooLargeMessage(`pipeline '${definition.name}'`, 'result', result),
+    });
+  }
+  return result;
 }

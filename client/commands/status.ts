@@ -24,6 +24,7 @@ export function renderPipelineRun(run: PipelineRunView): string[] {
   ];
   if (run.trainingJobId) lines.push(`  BES job:   ${run.trainingJobId}`);
   if (run.message) lines.push(`  message:   ${run.message}`);
+  for (const w of run.warnings ?? []) lines.push(`  warning:   ${w}`);
   lines.push('', 'Activity runs:');
   if (run.activityRuns.length === 0) {
     lines.push('  (none yet)');
