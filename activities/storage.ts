@@ -60,7 +60,12 @@ function isPathStyle(url: URL): boolean {
  */
 export function effectiveConnectionString(ls: StorageLinkedService): string | undefined {
   if (!ls.connectionString) return undefined;
-  const cs = ls.connectionString.reveal().replace(/;+\s*$/, '');
+  let cs = ls.connectionString.reveal().replace(/;+\s*$/, '');
+  // The portal's form (`DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…`) has no EndpointSuffix, which the
+  // storage SDK refuses to parse without; Azure's public cloud is what such a string means.
+  if (/(^|;)\s*AccountName=/i.test(cs) && !/(^|;)\s*(BlobEndpoint|EndpointSuffix)=/i.test(cs)) {
+    cs = `${cs};EndpointSuffix=core.windows.net`;
+  }
   if (ls.accountKey && !/(^|;)\s*AccountKey=/i.test(cs)) return `${cs};AccountKey=${ls.accountKey.reveal()}`;
   return cs;
 }

@@ -277,3 +277,43 @@ describe('the Temporal server goes away while run follows', () => {
     }
   }, 150_000);
 });
+
+describe('failure types', () => {
+  test('when an expression makes a model path name another host, then the update fails at once with ConfigError and the reason, touching nothing', async () => {
+    await writePipeline('ForeignHost', [
+      {
+        name: 'UpdateFromElsewhere',
+        type: 'AzureMLUpdateResource',
+        linkedServiceName: { referenceName: 'updatableScoringEndpoint2', type: 'LinkedServiceReference' },
+        typeProperties: {
+          trainedModelName: env.emu.ids.trainedModelName,
+          trainedModelLinkedServiceName: { referenceName: 'StorageLinkedService', type: 'LinkedServiceReference' },
+          trainedModelFilePath: "@concat('//evil.example/', 'models/m.ilearner')",
+        },
+      },
+    ]);
+    const before = env.emu.inspect().requests.length;
+    const id = uniqueId('foreign');
+    const r = await cli([
+      'run',
+      '--config',
+      env.configDir,
+      '--pipeline',
+      'ForeignHost',
+      '--task-queue',
+      env.taskQueue,
+      '--id',
+      id,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(
+      "run failed: ConfigError: file path '//evil.example/models/m.ilearner' (storage linked service 'StorageLinkedService') starts with // (a host)",
+    );
+    // One attempt, no retries: history has a single ActivityTaskStarted, and the emulator saw no update request.
+    const history = await env.t.client.workflow.getHandle(id).fetchHistory();
+    const started = history.events!.filter((e) => e.activityTaskStartedEventAttributes);
+    expect(started.map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual(started.map(() => 1));
+    const newRequests = env.emu.inspect().requests.slice(before);
+    expect(newRequests.filter((q) => q.route?.startsWith('arm.') || q.route?.startsWith('classic.'))).toEqual([]);
+  }, 90_000);
+});
