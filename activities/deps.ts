@@ -34,6 +34,8 @@ export interface ActivitySettings {
   armPollIntervalMs: number;
   /** Per-request timeout. */
   requestTimeoutMs: number;
+  /** Scoring-service workflows continue-as-new beyond this many history events (default: when the server suggests). */
+  scoringServiceMaxHistoryEvents?: number;
 }
 
 export const DEFAULT_ACTIVITY_SETTINGS: ActivitySettings = {

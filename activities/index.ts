@@ -1,7 +1,9 @@
 import type { ActivityDeps } from './deps';
 import { createBesActivities } from './bes';
 import { createModelActivities } from './model';
+import { createScoringServiceActivities } from './scoring-service';
 import { createUpdateActivities } from './update';
+import { createVerifyActivities } from './verify';
 
 export type { ActivityDeps, ActivitySettings } from './deps';
 export type { PipelineActivities, PipelineSource } from './pipeline';
@@ -14,6 +16,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createBesActivities(deps),
     ...createModelActivities(deps),
     ...createUpdateActivities(deps),
+    ...createVerifyActivities(deps),
+    ...createScoringServiceActivities(deps),
   });
 }
 

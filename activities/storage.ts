@@ -25,7 +25,14 @@ export interface BlobFacts {
   etag: string;
   contentLength: number;
   lastModified: string;
+  /** Content-MD5 (base64) when the service has one. */
+  contentMd5?: string | null;
+  /** User metadata (lower-case keys). */
+  metadata?: Record<string, string>;
 }
+
+/** Outcome of pinning: the copy's version, or that the source no longer is the version asked for. */
+export type PinResult = { pinned: true; etag: string; reused: boolean } | { pinned: false; currentEtag: string | null };
 
 /** What activities need from a storage linked service. Built by the worker; fakes in tests. */
 export interface StorageAccess {
@@ -36,6 +43,19 @@ export interface StorageAccess {
   properties(filePath: string, abortSignal?: AbortSignal): Promise<BlobFacts | null>;
   /** A read-only SAS (`?sv=...`) for one blob, valid for ttlMinutes. */
   readSas(filePath: string, ttlMinutes: number): string;
+  /** The first `maxBytes` of a blob; a missing blob throws a TrainedModelNotFound failure. */
+  download(filePath: string, maxBytes: number, abortSignal?: AbortSignal): Promise<Buffer>;
+  /**
+   * Copy `sourcePath` to `targetPath` only while the source still has `etag` (the copy is then exactly that version),
+   * with `metadata`. A copy already there from the same source version is kept, so a retry copies nothing.
+   */
+  pin(
+    sourcePath: string,
+    etag: string,
+    targetPath: string,
+    metadata: Record<string, string>,
+    abortSignal?: AbortSignal,
+  ): Promise<PinResult>;
 }
 
 export function splitPath(filePath: string): { container: string; blobName: string } {
@@ -134,7 +154,7 @@ export function createStorageAccess(ls: StorageLinkedService): StorageAccess {
     return { baseLocation: serviceUrl, relativeLocation: `${container}/${blobName}` };
   };
 
-  const readSas = (filePath: string, ttlMinutes: number): string => {
+  const sasFor = (filePath: string, ttlMinutes: number, permissions: 'r' | 'rcw'): string => {
     const { container, blobName } = splitPath(filePath);
     if (sharedKey) {
       const now = Date.now();
@@ -142,7 +162,7 @@ export function createStorageAccess(ls: StorageLinkedService): StorageAccess {
         {
           containerName: container,
           blobName,
-          permissions: BlobSASPermissions.parse('r'),
+          permissions: BlobSASPermissions.parse(permissions),
           // Clock skew between us and the storage account would otherwise reject a just-minted token.
           startsOn: new Date(now - 5 * 60_000),
           expiresOn: new Date(now + ttlMinutes * 60_000),
@@ -157,6 +177,26 @@ export function createStorageAccess(ls: StorageLinkedService): StorageAccess {
       nonRetryable: true,
       message: `storage linked service '${ls.name}' has neither an account key nor a SAS, so no read SAS can be given to the scoring service`,
     });
+  };
+  const readSas = (filePath: string, ttlMinutes: number): string => sasFor(filePath, ttlMinutes, 'r');
+  const blobClient = (filePath: string, permissions: 'r' | 'rcw' = 'r'): BlobClient => {
+    const loc = location(filePath);
+    const sas = sharedKey ? sasFor(filePath, 15, permissions) : (linkedSas ?? '');
+    return new BlobClient(`${loc.baseLocation}${encodePath(loc.relativeLocation)}${sas}`);
+  };
+  const facts = async (filePath: string, abortSignal?: AbortSignal): Promise<BlobFacts> => {
+    try {
+      const p = await blobClient(filePath).getProperties({ abortSignal });
+      return {
+        etag: p.etag ?? '',
+        contentLength: p.contentLength ?? 0,
+        lastModified: (p.lastModified ?? new Date(0)).toISOString(),
+        contentMd5: p.contentMD5 ? Buffer.from(p.contentMD5).toString('base64') : null,
+        metadata: p.metadata ?? {},
+      };
+    } catch (e) {
+      throw blobError(e, ls.name, filePath);
+    }
   };
 
   return {
@@ -175,22 +215,52 @@ export function createStorageAccess(ls: StorageLinkedService): StorageAccess {
         SasBlobToken: linkedSas ?? readSas(filePath, 24 * 60),
       };
     },
-    async properties(filePath, abortSignal) {
-      const loc = location(filePath);
-      const sas = sharedKey ? readSas(filePath, 15) : (linkedSas ?? '');
-      const blob = new BlobClient(`${loc.baseLocation}${encodePath(loc.relativeLocation)}${sas}`);
+    properties: facts,
+    async download(filePath, maxBytes, abortSignal) {
       try {
-        const p = await blob.getProperties({ abortSignal });
-        return {
-          etag: p.etag ?? '',
-          contentLength: p.contentLength ?? 0,
-          lastModified: (p.lastModified ?? new Date(0)).toISOString(),
-        };
+        // A ranged read of at most maxBytes: downloadToBuffer would insist on exactly that many bytes.
+        const r = await blobClient(filePath).download(0, maxBytes, { abortSignal });
+        const chunks: Buffer[] = [];
+        for await (const chunk of r.readableStreamBody ?? []) chunks.push(Buffer.from(chunk as Uint8Array));
+        return Buffer.concat(chunks);
       } catch (e) {
+        // Asking for more than the blob holds is fine; an empty blob answers 416 to a ranged read.
+        if (isRestError(e) && e.statusCode === 416) return Buffer.alloc(0);
         throw blobError(e, ls.name, filePath);
       }
     },
+    async pin(sourcePath, etag, targetPath, metadata, abortSignal) {
+      const existing = await facts(targetPath, abortSignal).catch((e: unknown) => {
+        if ((e as { type?: string }).type === FailureType.TrainedModelNotFound) return null;
+        throw e;
+      });
+      if (existing && existing.metadata?.sourceetag === metadataValue(etag)) {
+        return { pinned: true, etag: existing.etag, reused: true };
+      }
+      const source = `${location(sourcePath).baseLocation}${encodePath(location(sourcePath).relativeLocation)}${readSas(sourcePath, 15)}`;
+      try {
+        const r = await blobClient(targetPath, 'rcw')
+          .getBlockBlobClient()
+          .syncCopyFromURL(source, {
+            abortSignal,
+            sourceConditions: { ifMatch: etag },
+            metadata: { ...metadata, sourceetag: metadataValue(etag) },
+          });
+        return { pinned: true, etag: r.etag ?? '', reused: false };
+      } catch (e) {
+        if (isRestError(e) && (e.statusCode === 412 || e.code === 'SourceConditionNotMet')) {
+          const now = await facts(sourcePath, abortSignal).catch(() => null);
+          return { pinned: false, currentEtag: now?.etag ?? null };
+        }
+        throw blobError(e, ls.name, targetPath);
+      }
+    },
   };
+}
+
+/** Blob metadata values are ASCII header values: an ETag's quotes are fine, but keep it to a safe alphabet. */
+function metadataValue(v: string): string {
+  return v.replace(/[^\x20-\x7e]/g, '').replace(/"/g, '');
 }
 
 export function encodePath(relative: string): string {

@@ -3,12 +3,15 @@ import { Context } from '@temporalio/activity';
 import type { AccessToken } from '@azure/core-auth';
 import type { AzureMLLinkedService } from '../config/adf';
 import { FailureType } from '../common/failures';
-import type { UpdateKind, UpdateResult, UpdateServiceInput } from '../common/types';
+import type { ServiceUpdate } from '../common/models';
+import type { ModelSource, UpdateKind, UpdateResult, UpdateServiceInput } from '../common/types';
 import type { ActivityDeps } from './deps';
 import type { CallContext } from './http';
 import { ensureOk, failureFromError, failureFromResponse, parseErrorBody, retryAfterMs, send } from './http';
 import type { ModelLocation } from './model';
 import { resolveModelLocation } from './model';
+import { blobError } from './storage';
+import { BlobClient } from '@azure/storage-blob';
 
 const ARM_PATH =
   /\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.MachineLearning\/webServices\/[^/?]+/i;
@@ -54,14 +57,21 @@ function resourceNotFound(ls: AzureMLLinkedService, name: string, available: str
   });
 }
 
-function updateContext(
-  what: string,
-  ls: AzureMLLinkedService,
-  input: UpdateServiceInput,
-  authField: string,
-): CallContext {
+/** What one update call changes: a trained-model resource, on behalf of an activity or deployment request. */
+interface UpdateTarget {
+  trainedModelName: string;
+  /** `activity 'X'` or `request Y`, for messages. */
+  label: string;
+  /**
+   * Send nothing when the service already points at this blob. Only safe when the blob's path names one version
+   * (a pinned copy, checked by ETag first): a path rewritten by a newer training would otherwise look deployed.
+   */
+  skipIfCurrent: boolean;
+}
+
+function updateContext(what: string, ls: AzureMLLinkedService, target: UpdateTarget, authField: string): CallContext {
   return {
-    operation: `${what} (activity '${input.step.activityName}')`,
+    operation: `${what} (${target.label})`,
     linkedServiceName: ls.name,
     authField,
     urlField: 'updateResourceEndpoint',
@@ -76,9 +86,9 @@ interface ClassicResource {
 async function updateClassic(
   deps: ActivityDeps,
   ls: AzureMLLinkedService,
-  input: UpdateServiceInput,
+  input: UpdateTarget,
   loc: ModelLocation,
-): Promise<UpdateResult> {
+): Promise<ServiceUpdate> {
   const act = Context.current();
   const endpoint = ls.updateResourceEndpoint!;
   const ctx = updateContext('classic endpoint update', ls, input, 'apiKey');
@@ -102,23 +112,23 @@ async function updateClassic(
     return (res.json() as { Resources?: ClassicResource[] } | undefined)?.Resources ?? [];
   };
   const current = (resources: ClassicResource[]) => {
-    const r = resources.find((x) => x.Name === input.step.trainedModelName);
+    const r = resources.find((x) => x.Name === input.trainedModelName);
     if (!r)
       throw resourceNotFound(
         ls,
-        input.step.trainedModelName,
+        input.trainedModelName,
         resources.map((x) => x.Name),
       );
     return `${r.Location?.BaseLocation ?? ''}${(r.Location?.RelativeLocation ?? '').replace(/^\/+/, '')}`;
   };
   const before = current(await read());
   // A retried update whose first PATCH landed: the service already points at this model, so send nothing.
-  const alreadyApplied = sameBlob(before, modelUrl);
+  const alreadyApplied = input.skipIfCurrent && sameBlob(before, modelUrl);
   if (!alreadyApplied) {
     const body = {
       Resources: [
         {
-          Name: input.step.trainedModelName,
+          Name: input.trainedModelName,
           Location: {
             BaseLocation: loc.baseLocation,
             RelativeLocation: loc.relativeLocation,
@@ -150,15 +160,7 @@ async function updateClassic(
       message: `classic endpoint of linked service '${ls.name}' still points at ${stripQuery(after)} after the update; will retry`,
     });
   }
-  return {
-    activityName: input.step.activityName,
-    linkedServiceName: ls.name,
-    kind: 'classic',
-    target: stripQuery(endpoint),
-    trainedModelName: input.step.trainedModelName,
-    modelUrl: stripQuery(after),
-    alreadyApplied,
-  };
+  return { kind: 'classic', target: stripQuery(endpoint), modelUrl: stripQuery(after), alreadyApplied };
 }
 
 interface ArmAsset {
@@ -234,9 +236,9 @@ const TOKEN_RENEW_MS = 30_000;
 async function updateArm(
   deps: ActivityDeps,
   ls: AzureMLLinkedService,
-  input: UpdateServiceInput,
+  input: UpdateTarget,
   loc: ModelLocation,
-): Promise<UpdateResult> {
+): Promise<ServiceUpdate> {
   const act = Context.current();
   const resourceUrl = ls.updateResourceEndpoint!;
   const ctx = updateContext('ARM web service update', ls, input, 'servicePrincipalId/servicePrincipalKey/tenant');
@@ -255,12 +257,12 @@ async function updateArm(
   const get = async () => ensureOk(await call('GET', resourceUrl), ctx).json() as ArmWebService;
   const findAsset = (ws: ArmWebService): [string, ArmAsset] => {
     const assets = ws.properties?.assets ?? {};
-    const hit = Object.entries(assets).find(([, a]) => a.name === input.step.trainedModelName);
+    const hit = Object.entries(assets).find(([, a]) => a.name === input.trainedModelName);
     if (!hit) {
       const resources = Object.values(assets).filter((a) => a.type === 'Resource');
       throw resourceNotFound(
         ls,
-        input.step.trainedModelName,
+        input.trainedModelName,
         resources.map((a) => a.name ?? '?'),
       );
     }
@@ -270,7 +272,9 @@ async function updateArm(
   const ws = await get();
   const [assetId, asset] = findAsset(ws);
   const alreadyApplied =
-    sameBlob(asset.locationInfo?.uri ?? '', modelUrl) && ws.properties?.provisioningState === 'Succeeded';
+    input.skipIfCurrent &&
+    sameBlob(asset.locationInfo?.uri ?? '', modelUrl) &&
+    ws.properties?.provisioningState === 'Succeeded';
   if (!alreadyApplied) {
     const assets = { ...(ws.properties?.assets ?? {}) };
     // The scoring service reads the blob itself, so it gets a read-only SAS; the PATCH carries the whole assets map
@@ -301,11 +305,8 @@ async function updateArm(
     });
   }
   return {
-    activityName: input.step.activityName,
-    linkedServiceName: ls.name,
     kind: 'arm',
     target: stripQuery(resourceUrl),
-    trainedModelName: input.step.trainedModelName,
     modelUrl: stripQuery(afterAsset.locationInfo?.uri ?? ''),
     alreadyApplied,
   };
@@ -370,23 +371,92 @@ async function heartbeating<T>(act: Context, work: () => Promise<T>): Promise<T>
   }
 }
 
+/** Input of `applyModel`: point one trained-model resource at one blob version. */
+export interface ApplyModelInput {
+  linkedServiceName: string;
+  trainedModelName: string;
+  /** The blob to point the service at (a pinned copy, or a lineage entry to restore). */
+  location: ModelSource;
+  /** The ETag that blob must have: the model's version. */
+  expectedEtag: string;
+  /** `request X` / `rollback to job Y`, for messages. */
+  label: string;
+}
+
+/**
+ * The blob must still be the version being deployed: a pinned copy never changes, so a different ETag means someone
+ * rewrote it; an unpinned model (a BES default location) rewritten by a later job is that job's model, not ours.
+ */
+async function checkVersion(input: ApplyModelInput, loc: ModelLocation): Promise<void> {
+  const act = Context.current();
+  const owner = input.location.kind === 'storage' ? input.location.linkedServiceName : input.location.trainingLinkedServiceName;
+  const props = await new BlobClient(`${loc.baseLocation}${loc.relativeLocation}${loc.sasToken}`)
+    .getProperties({ abortSignal: act.cancellationSignal })
+    .catch((e: unknown) => {
+      throw blobError(e, owner, loc.relativeLocation);
+    });
+  if (props.etag !== input.expectedEtag) {
+    throw ApplicationFailure.create({
+      type: FailureType.ModelSuperseded,
+      nonRetryable: true,
+      message:
+        `${input.label}: the model blob ${loc.relativeLocation} is no longer the version to deploy ` +
+        `(etag ${props.etag ?? 'none'}, expected ${input.expectedEtag}); nothing was sent`,
+    });
+  }
+}
+
 export function createUpdateActivities(deps: ActivityDeps) {
+  const update = async (ls: AzureMLLinkedService, target: UpdateTarget, loc: ModelLocation) =>
+    updateKind(ls) === 'classic' ? updateClassic(deps, ls, target, loc) : updateArm(deps, ls, target, loc);
   return {
     /**
-     * Point the scoring service's trained-model resource at the new model, then read back that it does. Classic:
+     * Point the scoring service's trained-model resource at one model version, then read back that it does. Classic:
      * PATCH the non-default endpoint with its API key. ARM: service principal token, GET, set the asset's
      * locationInfo.uri, PATCH, follow the async operation. The read SAS is minted here and never leaves the activity.
+     * Idempotent: the blob's path names one version (checked by ETag first), so a retry that finds the service on it
+     * sends nothing.
+     */
+    async applyModel(input: ApplyModelInput): Promise<ServiceUpdate> {
+      const act = Context.current();
+      const ls = deps.azureML(input.linkedServiceName);
+      updateKind(ls);
+      const result = await heartbeating(act, async () => {
+        const loc = await resolveModelLocation(deps, input.location, act.cancellationSignal);
+        await checkVersion(input, loc);
+        return update(ls, { trainedModelName: input.trainedModelName, label: input.label, skipIfCurrent: true }, loc);
+      });
+      act.log.info('scoring service updated', {
+        linkedService: ls.name,
+        kind: result.kind,
+        alreadyApplied: result.alreadyApplied,
+      });
+      return result;
+    },
+
+    /**
+     * The update of runs started before model identity existed (their histories call it): always sends, because its
+     * input names a path, and a path is not a model version (the same path rewritten is a new model).
      */
     async updateScoringService(input: UpdateServiceInput): Promise<UpdateResult> {
       const act = Context.current();
       const ls = deps.azureML(input.step.linkedServiceName);
-      const kind = updateKind(ls);
-      const result = await heartbeating(act, async () => {
-        const loc = await resolveModelLocation(deps, input.model.source, act.cancellationSignal);
-        return kind === 'classic' ? updateClassic(deps, ls, input, loc) : updateArm(deps, ls, input, loc);
-      });
-      act.log.info('scoring service updated', { linkedService: ls.name, kind, alreadyApplied: result.alreadyApplied });
-      return result;
+      updateKind(ls);
+      const target = {
+        trainedModelName: input.step.trainedModelName,
+        label: `activity '${input.step.activityName}'`,
+        skipIfCurrent: false,
+      };
+      const result = await heartbeating(act, async () =>
+        update(ls, target, await resolveModelLocation(deps, input.model.source, act.cancellationSignal)),
+      );
+      act.log.info('scoring service updated', { linkedService: ls.name, kind: result.kind });
+      return {
+        ...result,
+        activityName: input.step.activityName,
+        linkedServiceName: ls.name,
+        trainedModelName: input.step.trainedModelName,
+      };
     },
   };
 }

@@ -51,6 +51,22 @@ export const FailureType = {
   KeyVaultError: 'KeyVaultError',
   /** A value (activity result, SetVariable value, expression result, run result) is over Temporal's payload limit. */
   PayloadTooLarge: 'PayloadTooLarge',
+  /** The training job's evaluation output cannot be read, is empty, or lacks a metric a gate names. */
+  MetricsUnavailable: 'MetricsUnavailable',
+  /** The quality gate rejected the model (the numbers are in the message): nothing was deployed. */
+  QualityGateFailed: 'QualityGateFailed',
+  /** A person rejected the model (`retrain reject`): nothing was deployed. */
+  ApprovalRejected: 'ApprovalRejected',
+  /** Nobody approved the model within the approval timeout: nothing was deployed. */
+  ApprovalTimedOut: 'ApprovalTimedOut',
+  /** The model blob was rewritten by a newer training before this run could pin it. */
+  ModelSuperseded: 'ModelSuperseded',
+  /** The scoring call after an update did not show the new model answering; the previous model was restored. */
+  VerificationFailed: 'VerificationFailed',
+  /** An all-or-nothing fan-out rolled this service back because another service's update failed. */
+  FanOutRolledBack: 'FanOutRolledBack',
+  /** A rollback was asked for, but the scoring service has no earlier model recorded (or not the one named). */
+  NoEarlierModel: 'NoEarlierModel',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
@@ -75,4 +91,12 @@ export const NON_RETRYABLE_FAILURES: string[] = [
   FailureType.ExpressionError,
   FailureType.KeyVaultError,
   FailureType.PayloadTooLarge,
+  FailureType.MetricsUnavailable,
+  FailureType.QualityGateFailed,
+  FailureType.ApprovalRejected,
+  FailureType.ApprovalTimedOut,
+  FailureType.ModelSuperseded,
+  FailureType.VerificationFailed,
+  FailureType.FanOutRolledBack,
+  FailureType.NoEarlierModel,
 ];

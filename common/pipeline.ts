@@ -7,6 +7,7 @@
  * Values typed `Expr` are literals or ADF expressions (`"@..."`, `"...@{...}..."`, `{ "type": "Expression",
  * "value": "@..." }`), evaluated in the workflow when the activity starts.
  */
+import type { DeploymentPolicy } from './deployment';
 import type { ActivityRunRecord, PipelineRunStatus, RecoveryInput, RetrainOptions } from './types';
 
 export type { RecoveryInput } from './types';
@@ -132,6 +133,8 @@ export interface PipelineDefinition {
   annotations: unknown[];
   /** Import notes (e.g. the seed's dependsOn case mismatch). */
   warnings: string[];
+  /** Gate, approval, verification and fan-out: `retrain:` annotations, or a `retrainAndUpdate` input's `deployment`. */
+  deployment?: DeploymentPolicy;
 }
 
 export interface RunPipelineInput {

@@ -1,3 +1,6 @@
+import type { DeploymentPolicyInput, GateCheck } from './deployment';
+import type { DeployOutcomeKind, VerificationResult } from './models';
+
 /**
  * Workflow inputs and results, and the activity contracts. Everything here is plain JSON that goes into Temporal
  * history: it names linked services and paths, never secrets (keys, SAS tokens, connection strings).
@@ -71,6 +74,8 @@ export interface RetrainAndUpdateInput {
   options?: RetrainOptions;
   /** `retrain rerun --from-failure`: reuse what succeeded in the reference run. */
   recovery?: RecoveryInput;
+  /** Quality gate, approval, verification and fan-out (see common/deployment.ts). Default: verify, best-effort. */
+  deployment?: DeploymentPolicyInput;
 }
 
 export type BesStatus = 'NotStarted' | 'Running' | 'Failed' | 'Cancelled' | 'Finished';
@@ -105,16 +110,60 @@ export interface UpdateResult {
   modelUrl: string;
   /** True when the service already pointed at this model, so no change was sent (a retried update). */
   alreadyApplied: boolean;
+  /** What the scoring service's workflow did (runs since model identity; absent in older runs' results). */
+  outcome?: DeployOutcomeKind;
+  /** The model the service serves after this update: its identity key and BES job. */
+  liveModel?: { key: string; jobId: string | null } | null;
+  /** How the scoring call confirmed it. */
+  verification?: VerificationResult | null;
+  message?: string;
 }
 
 export type RunPhase =
-  'Submitting' | 'Starting' | 'Training' | 'LocatingModel' | 'Updating' | 'Succeeded' | 'Failed' | 'Cancelled';
+  | 'Submitting'
+  | 'Starting'
+  | 'Training'
+  | 'LocatingModel'
+  /** Checking the model's evaluation metrics against the pipeline's quality gate. */
+  | 'Gating'
+  /** Waiting for an `approve` or `reject` Workflow Update (`retrain approve|reject <id>`). */
+  | 'AwaitingApproval'
+  | 'Updating'
+  | 'Succeeded'
+  | 'Failed'
+  /** The gate or a person rejected the model, or approval timed out: nothing was deployed. */
+  | 'Rejected'
+  | 'Cancelled';
 
 export interface UpdateStatus {
   linkedServiceName: string;
   state: 'Pending' | 'InProgress' | 'Succeeded' | 'Failed' | 'Skipped';
   result?: UpdateResult;
   error?: string;
+  /** What the scoring service's workflow did with this run's model (Deployed, Superseded, RolledBack, …). */
+  outcome?: DeployOutcomeKind | 'FanOutRolledBack';
+  /** The outcome's explanation, e.g. which newer model is live. */
+  message?: string;
+}
+
+/** The quality gate's verdict on a run's model (status view). */
+export interface GateStatus {
+  model: string;
+  passed: boolean;
+  checks: GateCheck[];
+}
+
+/** Approval of a run's model (status view). */
+export interface ApprovalStatus {
+  state: 'Waiting' | 'Approved' | 'Rejected' | 'TimedOut';
+  model: string;
+  jobId: string | null;
+  metrics: Record<string, number> | null;
+  requestedAt: string;
+  deadline: string;
+  by?: string;
+  reason?: string;
+  at?: string;
 }
 
 /** ADF activity-run statuses (spec §3.2), plus `Queued` / `InProgress` while the run is live. */
@@ -171,6 +220,10 @@ export interface RunStatus {
   runStatus: PipelineRunStatus;
   /** One record per activity of the pipeline, in definition order. */
   activityRuns: ActivityRunRecord[];
+  /** The quality gate's last verdict, when the pipeline has one. */
+  gate?: GateStatus | null;
+  /** Approval state, when the pipeline requires approval. */
+  approval?: ApprovalStatus | null;
 }
 
 export interface RetrainAndUpdateResult {

@@ -1,4 +1,6 @@
-import { ancestorsOf, findCycle } from '../common/dag';
+import { ancestorsOf, downstreamOf, findCycle } from '../common/dag';
+import type { DeploymentPolicy } from '../common/deployment';
+import { policyFromAnnotations } from '../common/deployment';
 import { analyze, ExpressionError, isExpression, isSupportedFunction } from '../common/expressions';
 import type {
   ActivityDefinition,
@@ -8,6 +10,7 @@ import type {
   ParameterDef,
   ParameterType,
   PipelineDefinition,
+  UpdateResourceActivity,
   WebServiceFileDef,
 } from '../common/pipeline';
 import { SUPPORTED_ACTIVITY_TYPES } from '../common/pipeline';
@@ -234,6 +237,9 @@ export function parsePipeline(
     checkModelPaths(r, activities);
   }
 
+  const annotations = Array.isArray(prop(props, 'annotations')) ? (prop(props, 'annotations') as unknown[]) : [];
+  const deployment = parseDeployment(r, annotations, `${pp}.${keyOf(props, 'annotations')}`, activities);
+
   if (d.errors.length > before || typeof name !== 'string') return {};
   return {
     definition: {
@@ -243,10 +249,42 @@ export function parsePipeline(
       variables,
       activities,
       concurrency: typeof concurrency === 'number' ? concurrency : undefined,
-      annotations: Array.isArray(prop(props, 'annotations')) ? (prop(props, 'annotations') as unknown[]) : [],
+      annotations,
       warnings: [],
+      ...(deployment && { deployment }),
     },
   };
+}
+
+/** Our `retrain:` annotations (common/deployment.ts), checked against the activities they govern. */
+function parseDeployment(
+  r: PipelineReader,
+  annotations: unknown[],
+  path: string,
+  activities: ActivityDefinition[],
+): DeploymentPolicy | undefined {
+  const { policy, problems } = policyFromAnnotations(annotations);
+  for (const p of problems) r.error(`${path}[${p.index}]`, p.message);
+  if (!policy) return undefined;
+  const updates = activities.filter((a): a is UpdateResourceActivity => a.type === 'AzureMLUpdateResource');
+  if (updates.length === 0) {
+    r.warn(path, 'retrain: annotations apply to AzureMLUpdateResource activities, and this pipeline has none');
+  }
+  if (policy.fanOut?.mode === 'all-or-nothing') {
+    // Updates that depend on each other cannot wait for each other: all-or-nothing covers updates side by side.
+    const names = new Set(updates.map((u) => u.name));
+    for (const u of updates) {
+      const chained = [...downstreamOf(activities, [u.name])].filter((n) => n !== u.name && names.has(n));
+      if (chained.length) {
+        r.error(
+          path,
+          `retrain:fanout all-or-nothing needs updates that run side by side, but '${chained[0]}' depends on '${u.name}'`,
+        );
+        break;
+      }
+    }
+  }
+  return policy;
 }
 
 function parseParameters(r: PipelineReader, props: Obj, pp: string): Record<string, ParameterDef> {

@@ -341,6 +341,13 @@ export function createBesHandlers(emu: EmulatorContext, jobs: JobEngine) {
       });
     }
     const model = liveModel(emu, service.target);
+    if (model && emu.state.jobs.some((j) => j.jobId === model && j.broken)) {
+      // A model that loaded but cannot score: what a bad .ilearner looks like to callers (job fault brokenNext).
+      return besCategoryError(ctx, 'InternalError', {
+        code: 'ModelExecutionFailed',
+        message: `The trained model ${model} failed to score the request.`,
+      });
+    }
     const results: Record<string, unknown> = {};
     const outputName = service.outputs[0]?.name ?? 'output1';
     const first = Object.values(body.Inputs)[0];

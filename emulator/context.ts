@@ -35,6 +35,7 @@ export interface JobFaultState {
   failNext: { remaining: number; details: string; serviceId?: string } | null;
   slowNext: { remaining: number; extraMs: number; serviceId?: string } | null;
   metricsNext: { remaining: number; metrics: Record<string, number>; serviceId?: string } | null;
+  brokenNext: { remaining: number; serviceId?: string } | null;
 }
 
 export function jobFaultState(opts: JobFaultOptions): JobFaultState {
@@ -51,6 +52,9 @@ export function jobFaultState(opts: JobFaultOptions): JobFaultState {
           metrics: opts.metricsNext.metrics,
           serviceId: opts.metricsNext.serviceId,
         }
+      : null,
+    brokenNext: opts.brokenNext
+      ? { remaining: opts.brokenNext.count ?? 1, serviceId: opts.brokenNext.serviceId }
       : null,
   };
 }

@@ -158,6 +158,7 @@ export function parseJobFaultOptions(input: unknown): JobFaultOptions {
   const slowNext = obj('slowNext');
   if (slowNext && (typeof slowNext.extraMs !== 'number' || slowNext.extraMs < 0))
     throw new Error('slowNext.extraMs must be >= 0.');
+  obj('brokenNext');
   const metricsNext = obj('metricsNext');
   if (metricsNext) {
     const m = metricsNext.metrics;

@@ -76,6 +76,10 @@ export class JobEngine {
         job.metrics = { ...faults.metricsNext!.metrics };
         faults.metricsNext!.remaining -= 1;
       }
+      if (applies(faults.brokenNext)) {
+        job.broken = true;
+        faults.brokenNext!.remaining -= 1;
+      }
     }
     job.startedAtMs = this.ctx.now();
     job.runMs = runMs;

@@ -110,6 +110,8 @@ export interface JobRecord {
   runMs: number | null;
   failDetails: string | null;
   metrics: Record<string, number> | null;
+  /** The model this (training) job produces cannot score (job fault `brokenNext`). Absent in older state files. */
+  broken?: boolean;
   cancelledAtMs: number | null;
   startCount: number;
   cancelCount: number;

@@ -64,6 +64,11 @@ export interface JobFaultOptions {
   slowNext?: { count?: number; extraMs: number; serviceId?: string };
   /** Added: evaluation metrics the next N training jobs write into their .csv output (quality-gate tests). */
   metricsNext?: { count?: number; metrics: Record<string, number>; serviceId?: string };
+  /**
+   * Added: the next N training jobs produce a model that loads but cannot score: an update to it is accepted, and
+   * every scoring call (RRS) while it is live answers 500 (verification and rollback tests).
+   */
+  brokenNext?: { count?: number; serviceId?: string };
 }
 
 export interface EmulatorOptions {

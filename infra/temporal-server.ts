@@ -625,11 +625,13 @@ function devServerArgs(o: {
   if (o.namespace !== 'default') args.push('--namespace', o.namespace);
   args.push('--log-level', 'warn');
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
-  // The same dynamic config the SDK's own dev-server launcher passes: updates on, and no version check, which
+  // The SDK's own dev-server launcher passes the same: updates on, and no version check, which
   // would only log errors on machines without internet.
   for (const kv of [
     'frontend.enableUpdateWorkflowExecution=true',
     'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
+    // Update-with-start (each scoring service's deployments) is a multi-operation.
+    'frontend.enableExecuteMultiOperation=true',
     'frontend.enableServerVersionCheck=false',
   ]) {
     args.push('--dynamic-config-value', kv);

@@ -10,12 +10,19 @@ import {
   ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   isCancellation,
+  patched,
   proxyActivities,
+  setCurrentDetails,
   sleep,
   upsertSearchAttributes,
   uuid4,
+  workflowInfo,
 } from '@temporalio/workflow';
+import type { PrepareModelInput } from '../activities/model';
+import type { DeployOutcome, TrainedModel } from '../common/models';
+import { Deployments } from './deployment';
 import type { Activities } from '../activities';
 import type { EffectiveStatus } from '../common/dag';
 import { dependenciesHold, downstreamOf, leafRule } from '../common/dag';
@@ -239,12 +246,16 @@ export class PipelineEngine {
   private locateChain: Promise<unknown> = Promise.resolve();
   /** The scope the run's work runs in: the workflow's, or the deadline's (./deadline.ts). */
   private root = CancellationScope.current();
+  private readonly deployments: Deployments;
+  /** Decided once per run (`patched`): runs recorded before model identity replay the path-based update. */
+  private lifecycle?: boolean;
 
   constructor(
     private readonly def: PipelineDefinition,
     private readonly status: RunStatus,
     private readonly opts: EngineOptions,
   ) {
+    this.deployments = new Deployments({ def, status, setPhase: (p) => this.setPhase(p) });
     for (const [name, v] of Object.entries(def.variables)) this.variables[name] = v.defaultValue ?? null;
     status.activityRuns = def.activities.map((a) => ({
       activityName: a.name,
@@ -383,7 +394,10 @@ export class PipelineEngine {
             ? 'the run was cancelled'
             : `activity '${failedActivity}' is marked Failed`;
     }
-    this.setPhase(runStatus);
+    // A model the gate or a person refused: the run fails (ADF's status), and its phase says why.
+    const refused = [FailureType.QualityGateFailed, FailureType.ApprovalRejected, FailureType.ApprovalTimedOut];
+    const type = runStatus === 'Failed' ? innermost(error).type : undefined;
+    this.setPhase(type && refused.includes(type as (typeof refused)[number]) ? 'Rejected' : runStatus);
     return {
       runStatus,
       error,
@@ -405,6 +419,9 @@ export class PipelineEngine {
       r.durationMs = Date.parse(r.end) - Date.parse(r.start);
     }
     const upd = this.status.updates[state.def.name];
+    // An update that ends without reaching its own outcome (skipped, cancelled, failed before deploying) still counts
+    // for an all-or-nothing fan-out's barrier; one that reached it settled already (first call wins).
+    if (state.def.type === 'AzureMLUpdateResource') this.deployments.settle(state.def.name, effective !== 'Failed');
     if (upd && state.def.type === 'AzureMLUpdateResource') {
       if (effective === 'Succeeded' && status === 'Succeeded') upd.state = 'Succeeded';
       else if (effective === 'Failed' && status === 'Failed') {
@@ -463,7 +480,10 @@ export class PipelineEngine {
       r.status = 'InProgress';
       r.error = null;
       try {
-        const output = await withAttemptTimeout(a, policy.timeoutMs, () => this.execute(a, input, policy.timeoutMs));
+        const last = attempt > policy.retry;
+        const output = await withAttemptTimeout(a, policy.timeoutMs, () =>
+          this.execute(a, input, policy.timeoutMs, last),
+        );
         state.output = output;
         r.output = a.policy.secureOutput ? MASKED : (output ?? null);
         return this.finish(state, 'Succeeded', 'Succeeded');
@@ -509,12 +529,12 @@ export class PipelineEngine {
     return { timeoutMs, retry: retryCount, intervalMs: Math.round(interval * 1000) };
   }
 
-  private execute(a: ActivityDefinition, input: unknown, timeoutMs: number): Promise<unknown> {
+  private execute(a: ActivityDefinition, input: unknown, timeoutMs: number, lastAttempt: boolean): Promise<unknown> {
     switch (a.type) {
       case 'AzureMLBatchExecution':
         return this.batchExecution(a, input as BatchExecutionActivity['typeProperties'], timeoutMs);
       case 'AzureMLUpdateResource':
-        return this.updateResource(a, input as UpdateResourceActivity['typeProperties']);
+        return this.updateResource(a, input as UpdateResourceActivity['typeProperties'], lastAttempt);
       case 'Wait':
         return this.wait(a, input as WaitActivity['typeProperties']);
       case 'Fail':
@@ -651,10 +671,15 @@ export class PipelineEngine {
     if (o?.model && !this.status.model) this.status.model = o.model;
   }
 
-  /** Locate the `.ilearner` (once per distinct source in a run), then point the scoring service at it. */
+  /**
+   * Locate the model, then get it live on the scoring service. Runs recorded before model identity existed replay the
+   * old path (locate, then a path-based update); every new run prepares the model (identity, pinned copy, metrics),
+   * admits it (gate, approval) and deploys it through the scoring service's workflow.
+   */
   private async updateResource(
     a: UpdateResourceActivity,
     props: UpdateResourceActivity['typeProperties'],
+    lastAttempt: boolean,
   ): Promise<UpdateOutput> {
     const trainedModelName = asString(a, 'typeProperties.trainedModelName', props.trainedModelName);
     let source: ModelSource;
@@ -672,6 +697,240 @@ export class PipelineEngine {
         `activity '${a.name}' needs typeProperties.trainedModelLinkedServiceName and trainedModelFilePath`,
       );
     }
+    this.lifecycle ??= patched(MODEL_LIFECYCLE_PATCH);
+    if (!this.lifecycle) return this.pathBasedUpdate(a, trainedModelName, source);
+
+    let outcome: DeployOutcome | undefined;
+    let model: TrainedModel | undefined;
+    let error: unknown;
+    try {
+      ({ model, outcome } = await this.deploy(a, trainedModelName, source));
+    } catch (err) {
+      error = err;
+    }
+    const ok = !error && !!outcome && DEPLOYED_OR_FINE.includes(outcome.outcome);
+    if (ok || lastAttempt) this.deployments.settle(a.name, ok);
+    const entry = this.status.updates[a.name];
+    if (entry && outcome) {
+      entry.outcome = outcome.outcome;
+      entry.message = outcome.message;
+    }
+    if (ok && model && outcome && outcome.outcome !== 'Superseded') {
+      const failed = await this.deployments.othersFailed(a);
+      if (failed) {
+        const rb = await this.deployments.rollback(
+          a,
+          trainedModelName,
+          model.identity.key,
+          `all-or-nothing: '${failed}' failed`,
+        );
+        if (entry) {
+          entry.outcome = 'FanOutRolledBack';
+          entry.message = rb.message;
+        }
+        this.showUpdates();
+        throw failure(
+          FailureType.FanOutRolledBack,
+          `activity '${a.name}': rolled back because '${failed}' failed (all-or-nothing fan-out): ${rb.message}`,
+        );
+      }
+    }
+    this.showUpdates();
+    if (error) throw error;
+    return this.outputOf(a, trainedModelName, model!, outcome!);
+  }
+
+  /** Prepare (once per source), admit (once per model), deploy through the scoring service's workflow. */
+  private async deploy(
+    a: UpdateResourceActivity,
+    trainedModelName: string,
+    source: ModelSource,
+  ): Promise<{ model?: TrainedModel; outcome: DeployOutcome }> {
+    const entry = this.status.updates[a.name];
+    this.setPhase('LocatingModel');
+    const producer = this.producerOf(source);
+    let model: TrainedModel;
+    try {
+      model = await this.deployments.prepare({
+        activityName: a.name,
+        pipeline: this.def.name,
+        source,
+        producedBy: producer?.jobId ?? null,
+        pinVia: producer?.pinVia ?? null,
+        metrics: this.metricsSource(producer),
+      });
+    } catch (err) {
+      if (innermost(err).type !== FailureType.ModelSuperseded) throw err;
+      // A newer training rewrote the blob before this run could pin it: that run's model is the newer one.
+      return {
+        outcome: {
+          outcome: 'Superseded',
+          message: innermost(err).message ?? 'a newer training rewrote the model blob',
+          serviceKey: '',
+          live: null,
+        },
+      };
+    }
+    this.status.model ??= model;
+    const approval = await this.deployments.admit(model, this.targetsFor(a, trainedModelName));
+    if (entry) entry.state = 'InProgress';
+    this.setPhase('Updating');
+    const info = workflowInfo();
+    const outcome = await this.deployments.deploy({
+      request: {
+        requestId: this.deployments.requestId(a.name, this.states.get(a.name)?.record.attempt ?? 1),
+        requester: {
+          workflowId: info.workflowId,
+          runId: info.runId,
+          pipeline: this.def.name,
+          activityName: a.name,
+          taskQueue: info.taskQueue,
+        },
+        linkedServiceName: a.linkedServiceName,
+        trainedModelName,
+        model,
+        approval,
+        relativeRules: this.deployments.gateRules.filter((r) => typeof r.threshold !== 'number'),
+        verification: this.deployments.verification,
+      },
+    });
+    if (outcome.outcome === 'Cancelled') throw new CancelledFailure(outcome.message);
+    const bad: Partial<Record<DeployOutcome['outcome'], string>> = {
+      Rejected: FailureType.QualityGateFailed,
+      RolledBack: FailureType.VerificationFailed,
+    };
+    const type = bad[outcome.outcome] ?? (outcome.outcome === 'Failed' ? (outcome.error?.type ?? FailureType.ServiceError) : undefined);
+    if (type) {
+      const message = `activity '${a.name}' (${a.linkedServiceName}): ${outcome.outcome}: ${outcome.message}`;
+      const entryNow = entry;
+      if (entryNow) {
+        entryNow.outcome = outcome.outcome;
+        entryNow.message = outcome.message;
+      }
+      throw failure(type, message, [{ outcome: outcome.outcome, serviceKey: outcome.serviceKey }]);
+    }
+    return { model, outcome };
+  }
+
+  private outputOf(a: UpdateResourceActivity, trainedModelName: string, model: TrainedModel | undefined, o: DeployOutcome): UpdateOutput {
+    const update: UpdateResult = {
+      activityName: a.name,
+      linkedServiceName: a.linkedServiceName,
+      kind: o.update?.kind ?? (/\/endpoints\//.test(o.serviceKey) ? 'classic' : 'arm'),
+      target: o.update?.target ?? o.serviceKey,
+      trainedModelName,
+      modelUrl: o.update?.modelUrl ?? o.live?.modelUrl ?? '',
+      alreadyApplied: o.outcome === 'AlreadyLive',
+      outcome: o.outcome,
+      liveModel: o.live ? { key: o.live.identity.key, jobId: o.live.identity.jobId } : null,
+      verification: o.verification ?? null,
+      message: o.message,
+    };
+    const entry = this.status.updates[a.name];
+    if (entry) entry.result = update;
+    return { trainedModelName, model: model ?? (this.status.model as ModelRef), update };
+  }
+
+  /** Each service's outcome in the Web UI's "Current Details". */
+  private showUpdates(): void {
+    const rows = Object.entries(this.status.updates).map(
+      ([name, u]) => `| ${name} | ${u.linkedServiceName} | ${u.outcome ?? u.state} | ${(u.message ?? u.error ?? '').replace(/\|/g, '/')} |`,
+    );
+    setCurrentDetails(['| update | scoring service | outcome | detail |', '|---|---|---|---|', ...rows].join('\n'));
+  }
+
+  /** The BES job of this run that wrote the model blob, with its outputs (for the metrics) and the pin location. */
+  private producerOf(source: ModelSource): Producer | null {
+    const norm = (p: string | undefined) => (p ?? '').replace(/^\/+/, '');
+    let found: Producer | null = null;
+    for (const s of this.states.values()) {
+      if (s.def.type !== 'AzureMLBatchExecution') continue;
+      const out = s.output as BatchOutput | undefined;
+      if (!out?.jobId) continue;
+      if (source.kind === 'besOutput' && source.jobId === out.jobId) {
+        const f = out.outputs[source.outputName];
+        return {
+          jobId: out.jobId,
+          activity: s.def.name,
+          linkedServiceName: out.linkedServiceName,
+          outputs: out.outputs,
+          port: source.outputName,
+          pinVia: f?.linkedServiceName && f.filePath ? { linkedServiceName: f.linkedServiceName, filePath: f.filePath } : null,
+        };
+      }
+      if (source.kind !== 'storage') continue;
+      const port = Object.entries(out.outputs).find(
+        ([, o]) =>
+          o.linkedServiceName?.toLowerCase() === source.linkedServiceName.toLowerCase() &&
+          norm(o.filePath) === norm(source.filePath),
+      )?.[0];
+      if (port) {
+        found = { jobId: out.jobId, activity: s.def.name, linkedServiceName: out.linkedServiceName, outputs: out.outputs, port, pinVia: null };
+      }
+    }
+    return found;
+  }
+
+  /** Where the producing job wrote its evaluation CSV: `retrain:metrics PORT`, else its one `.csv` output. */
+  private metricsSource(p: Producer | null): PrepareModelInput['metrics'] {
+    const required = this.deployments.gateRules.length > 0;
+    if (!p) return null;
+    const named = this.deployments.policy?.gate?.metricsOutput;
+    const others = Object.entries(p.outputs).filter(([port]) => port !== p.port);
+    let port: string;
+    if (named) {
+      if (!p.outputs[named]) {
+        throw failure(
+          FailureType.MetricsUnavailable,
+          `pipeline '${this.def.name}': retrain:metrics names output '${named}', which training activity '${p.activity}' ` +
+            `does not have (outputs: ${Object.keys(p.outputs).join(', ')})`,
+        );
+      }
+      port = named;
+    } else {
+      const csv = others.filter(([, o]) => /\.csv$/i.test(o.filePath ?? o.relativeLocation ?? ''));
+      if (csv.length !== 1) {
+        if (!required) return null;
+        throw failure(
+          FailureType.MetricsUnavailable,
+          `pipeline '${this.def.name}': the quality gate needs the evaluation output of training activity '${p.activity}', ` +
+            (csv.length
+              ? `which has several .csv outputs (${csv.map(([n]) => n).join(', ')}): name one with 'retrain:metrics <port>'`
+              : `which has no .csv output (outputs: ${Object.keys(p.outputs).join(', ')})`),
+        );
+      }
+      port = csv[0][0];
+    }
+    const o = p.outputs[port];
+    const source: ModelSource =
+      o.linkedServiceName && o.filePath
+        ? { kind: 'storage', linkedServiceName: o.linkedServiceName, filePath: o.filePath }
+        : { kind: 'besOutput', trainingLinkedServiceName: p.linkedServiceName, jobId: p.jobId, outputName: port };
+    return { source, port, required };
+  }
+
+  /** The services a relative gate compares with: this update's, and the other updates' whose names are known now. */
+  private targetsFor(a: UpdateResourceActivity, trainedModelName: string) {
+    const targets = [{ linkedServiceName: a.linkedServiceName, trainedModelName }];
+    const ctx = this.evalContext();
+    for (const u of this.def.activities) {
+      if (u.type !== 'AzureMLUpdateResource' || u.name === a.name || u.state === 'Inactive') continue;
+      try {
+        const name = evaluateValue(u.typeProperties.trainedModelName, ctx);
+        if (typeof name === 'string') targets.push({ linkedServiceName: u.linkedServiceName, trainedModelName: name });
+      } catch {
+        // Depends on something not known yet: that update is compared when the scoring service gets its request.
+      }
+    }
+    return targets.filter((t, i) => targets.findIndex((x) => x.linkedServiceName === t.linkedServiceName) === i);
+  }
+
+  /** The update of runs recorded before model identity: locate, then a path-based update (kept for replay). */
+  private async pathBasedUpdate(
+    a: UpdateResourceActivity,
+    trainedModelName: string,
+    source: ModelSource,
+  ): Promise<UpdateOutput> {
     const entry = this.status.updates[a.name];
     this.setPhase('LocatingModel');
     const key = JSON.stringify(source);
@@ -771,3 +1030,20 @@ export interface UpdateOutput {
   model: ModelRef;
   update: UpdateResult;
 }
+
+/** The BES job of this run that wrote a model, as `producerOf` finds it. */
+interface Producer {
+  jobId: string;
+  activity: string;
+  linkedServiceName: string;
+  outputs: BatchOutput['outputs'];
+  /** The output port of the model. */
+  port: string;
+  pinVia: { linkedServiceName: string; filePath: string } | null;
+}
+
+/** Outcomes an update activity succeeds with: the service serves this model, or a newer one. */
+const DEPLOYED_OR_FINE: DeployOutcome['outcome'][] = ['Deployed', 'AlreadyLive', 'Superseded'];
+
+/** `patched()` id: runs that record it deploy through the scoring service's workflow with model identity. */
+export const MODEL_LIFECYCLE_PATCH = 'model-lifecycle-v1';

@@ -1,5 +1,6 @@
 import { CancelledFailure, ApplicationFailure, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { checkDeploymentPolicy, normalizeDeploymentPolicy } from '../common/deployment';
 import { parseAdfTimespan } from '../common/duration';
 import { escapeLiteral, SystemObject } from '../common/expressions';
 import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
@@ -52,6 +53,8 @@ function validate(input: RetrainAndUpdateInput): void {
   if (timeout !== undefined && parseAdfTimespan(timeout) === undefined) {
     throw configError(`input.options.trainingTimeout '${timeout}' is not an ADF timespan [d.]hh:mm:ss`);
   }
+  const problems = checkDeploymentPolicy(input.deployment, 'input.deployment');
+  if (problems.length) throw configError(problems.join('; '));
 }
 
 /** Input values are literals: escaped so the engine never evaluates them as expressions. */
@@ -118,6 +121,7 @@ export function definitionFromInput(input: RetrainAndUpdateInput, pipeline: stri
     activities,
     annotations: [],
     warnings: [],
+    ...(input.deployment && { deployment: normalizeDeploymentPolicy(input.deployment) }),
   };
 }
 

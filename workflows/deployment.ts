@@ -1,0 +1,319 @@
+/**
+ * The run's side of a model's way to the scoring services (the engine's AzureMLUpdateResource executor calls it):
+ * prepare the model once (locate, identify, pin, metrics), admit it once (quality gate, then approval), and hand each
+ * deployment to the scoring service's own workflow (./scoring-service.ts), at most `fanOut.parallel` at a time. Under
+ * an all-or-nothing fan-out, updates that ran side by side wait for each other, and when one failed the others roll
+ * their service back.
+ */
+import type { RetryPolicy } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  condition,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { PrepareModelInput } from '../activities/model';
+import { downstreamOf } from '../common/dag';
+import type { DeploymentPolicy, FanOutPolicy, GateCheck, GateRule, VerificationPolicy } from '../common/deployment';
+import {
+  DEFAULT_APPROVAL_TIMEOUT,
+  describeGate,
+  evaluateGate,
+  fanOutOf,
+  verificationOf,
+} from '../common/deployment';
+import { parseAdfTimespan } from '../common/duration';
+import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
+import type {
+  Approval,
+  ApprovalDecision,
+  DeployOutcome,
+  LineageEntry,
+  RollbackOutcome,
+  TrainedModel,
+} from '../common/models';
+import type { PipelineDefinition, UpdateResourceActivity } from '../common/pipeline';
+import type { RunPhase, RunStatus } from '../common/types';
+import { approveUpdate, rejectUpdate } from './queries';
+
+const retry: RetryPolicy = {
+  initialInterval: '2s',
+  backoffCoefficient: 2,
+  maximumInterval: '1m',
+  maximumAttempts: 10,
+  nonRetryableErrorTypes: NON_RETRYABLE_FAILURES,
+};
+
+// Locate, identify, pin (a server-side copy) and read the metrics: short calls, but a large model's copy takes a while.
+const preparer = proxyActivities<Activities>({
+  startToCloseTimeout: '10m',
+  retry,
+  cancellationType: ActivityCancellationType.TRY_CANCEL,
+});
+
+const reader = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry,
+  cancellationType: ActivityCancellationType.TRY_CANCEL,
+});
+
+// The deployment waits its turn in the scoring service's workflow, then for the update and the verification there. A
+// cancelled run waits for it: a queued request is withdrawn, one already applying finishes, so nothing reaches the
+// service after the run ends Cancelled. Retries resend the same request id, which the service's workflow answers once.
+const deployer = proxyActivities<Activities>({
+  startToCloseTimeout: '2h',
+  heartbeatTimeout: '1m',
+  retry: { ...retry, maximumAttempts: 30 },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
+
+export interface DeploymentContext {
+  def: PipelineDefinition;
+  status: RunStatus;
+  setPhase(phase: RunPhase): void;
+}
+
+function rejected(type: string, message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true });
+}
+
+export class Deployments {
+  readonly policy: DeploymentPolicy | undefined;
+  readonly fanOut: FanOutPolicy;
+  readonly verification: VerificationPolicy;
+  private readonly prepared = new Map<string, Promise<TrainedModel>>();
+  private readonly admitted = new Map<string, Promise<Approval | null>>();
+  private readonly waiting: { key: string; decide(a: Approval): void }[] = [];
+  private readonly settled = new Map<string, { done: Promise<boolean>; resolve(ok: boolean): void }>();
+  private free: number;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(private readonly ctx: DeploymentContext) {
+    this.policy = ctx.def.deployment;
+    this.fanOut = fanOutOf(this.policy);
+    this.verification = verificationOf(this.policy);
+    this.free = this.fanOut.parallel;
+    for (const a of ctx.def.activities) {
+      if (a.type !== 'AzureMLUpdateResource') continue;
+      let resolve!: (ok: boolean) => void;
+      const done = new Promise<boolean>((r) => (resolve = r));
+      this.settled.set(a.name, { done, resolve });
+    }
+    const validator = (d: ApprovalDecision) => this.checkDecision(d);
+    setHandler(approveUpdate, (d) => this.decide('approved', d), { validator });
+    setHandler(rejectUpdate, (d) => this.decide('rejected', d), { validator });
+  }
+
+  get gateRules(): GateRule[] {
+    return this.policy?.gate?.rules ?? [];
+  }
+
+  /** Locate, identify, pin and read metrics once per distinct source in a run. */
+  prepare(input: PrepareModelInput): Promise<TrainedModel> {
+    const key = JSON.stringify(input.source);
+    let p = this.prepared.get(key);
+    if (!p) {
+      p = preparer.prepareModel(input);
+      this.prepared.set(key, p);
+      // A failed prepare is not reused by a later attempt (ADF retry).
+      p.catch(() => this.prepared.delete(key));
+    }
+    return p;
+  }
+
+  /**
+   * The quality gate, then approval: once per model in a run, whichever update reaches it first. `targets` are the
+   * services whose live models a relative rule compares with.
+   */
+  admit(model: TrainedModel, targets: { linkedServiceName: string; trainedModelName: string }[]): Promise<Approval | null> {
+    let p = this.admitted.get(model.identity.key);
+    if (!p) {
+      p = this.gateThenApproval(model, targets);
+      this.admitted.set(model.identity.key, p);
+    }
+    return p;
+  }
+
+  private async gateThenApproval(
+    model: TrainedModel,
+    targets: { linkedServiceName: string; trainedModelName: string }[],
+  ): Promise<Approval | null> {
+    const rules = this.gateRules;
+    if (rules.length > 0) {
+      this.ctx.setPhase('Gating');
+      const where = `pipeline '${this.ctx.def.name}'`;
+      if (!model.metrics) {
+        throw rejected(FailureType.MetricsUnavailable, `${where}: the quality gate needs the training job's evaluation output, and the model has none`);
+      }
+      const missing = rules.filter((r) => !Object.prototype.hasOwnProperty.call(model.metrics!.values, r.metric));
+      if (missing.length) {
+        throw rejected(
+          FailureType.MetricsUnavailable,
+          `${where}: retrain:gate '${missing[0].text}': the evaluation output ${model.metrics.from} has no numeric ` +
+            `column '${missing[0].metric}' (columns found: ${model.metrics.columns.join(', ') || 'none'})`,
+        );
+      }
+      const absolute = rules.filter((r) => typeof r.threshold === 'number');
+      const relative = rules.filter((r) => typeof r.threshold !== 'number');
+      const checks: GateCheck[] = evaluateGate(absolute, model.metrics.values, null);
+      if (relative.length) {
+        // Compared with each target service's live model; a service with none yet has nothing to compare with.
+        const live: (LineageEntry | null)[] = targets.length ? await reader.liveModels({ services: targets }) : [];
+        if (!targets.length) checks.push(...evaluateGate(relative, model.metrics.values, null));
+        live.forEach((l, i) => {
+          for (const c of evaluateGate(relative, model.metrics!.values, l?.metrics ?? null)) {
+            checks.push({ ...c, rule: `${c.rule} on ${targets[i].linkedServiceName}${l ? ` (live ${l.identity.key})` : ''}` });
+          }
+        });
+      }
+      const passed = checks.every((c) => c.passed);
+      this.ctx.status.gate = { model: model.identity.key, passed, checks };
+      if (!passed) {
+        throw rejected(
+          FailureType.QualityGateFailed,
+          `${where}: model ${model.identity.key} rejected by the quality gate: ${describeGate(checks.filter((c) => !c.passed))}; nothing was deployed`,
+        );
+      }
+    }
+    const approval = this.policy?.approval;
+    if (!approval?.required) return null;
+    return this.awaitApproval(model, approval.timeout ?? DEFAULT_APPROVAL_TIMEOUT);
+  }
+
+  private async awaitApproval(model: TrainedModel, timeout: string): Promise<Approval> {
+    const timeoutMs = parseAdfTimespan(timeout) ?? 24 * 3_600_000;
+    const now = Date.now();
+    this.ctx.status.approval = {
+      state: 'Waiting',
+      model: model.identity.key,
+      jobId: model.identity.jobId,
+      metrics: model.metrics?.values ?? null,
+      requestedAt: new Date(now).toISOString(),
+      deadline: new Date(now + timeoutMs).toISOString(),
+    };
+    this.ctx.setPhase('AwaitingApproval');
+    setCurrentDetails(
+      `**Awaiting approval** of model \`${model.identity.key}\` (BES job ${model.identity.jobId ?? 'unknown'}) until ` +
+        `${this.ctx.status.approval.deadline}.\n\nMetrics: ${JSON.stringify(model.metrics?.values ?? {})}\n\n` +
+        `\`retrain approve ${workflowInfo().workflowId} --by <you> --reason <why>\` or \`retrain reject …\``,
+    );
+    let decision: Approval | undefined;
+    this.waiting.push({ key: model.identity.key, decide: (a) => (decision = a) });
+    const decided = await condition(() => decision !== undefined, timeoutMs);
+    const status = this.ctx.status.approval;
+    if (!decided || !decision) {
+      this.waiting.splice(0, this.waiting.length);
+      Object.assign(status, { state: 'TimedOut', at: new Date().toISOString() });
+      setCurrentDetails(`Approval of model \`${model.identity.key}\` **timed out** after ${timeout}: nothing deployed.`);
+      throw rejected(
+        FailureType.ApprovalTimedOut,
+        `pipeline '${this.ctx.def.name}': nobody approved model ${model.identity.key} within ${timeout}; nothing was deployed`,
+      );
+    }
+    Object.assign(status, {
+      state: decision.decision === 'approved' ? 'Approved' : 'Rejected',
+      by: decision.by,
+      reason: decision.reason,
+      at: decision.at,
+    });
+    setCurrentDetails(
+      `Model \`${model.identity.key}\` **${decision.decision}** by ${decision.by}${decision.reason ? `: ${decision.reason}` : ''}`,
+    );
+    if (decision.decision === 'rejected') {
+      throw rejected(
+        FailureType.ApprovalRejected,
+        `pipeline '${this.ctx.def.name}': model ${model.identity.key} rejected by ${decision.by}` +
+          `${decision.reason ? ` (${decision.reason})` : ''}; nothing was deployed`,
+      );
+    }
+    return decision;
+  }
+
+  private checkDecision(d: ApprovalDecision): void {
+    if (!d || typeof d.by !== 'string' || !d.by.trim()) {
+      throw new Error('say who decides: { "by": "<name>", "reason": "<why>" }');
+    }
+    if (this.waiting.length > 0) return;
+    const s = this.ctx.status;
+    const id = workflowInfo().workflowId;
+    let why: string;
+    if (!this.policy?.approval?.required) why = 'its pipeline does not require approval (no retrain:approval)';
+    else if (s.approval && s.approval.state !== 'Waiting') {
+      why = `its model was already ${s.approval.state.toLowerCase()}${s.approval.by ? ` by ${s.approval.by}` : ''}${s.approval.at ? ` at ${s.approval.at}` : ''}`;
+    } else if (s.runStatus !== 'InProgress') why = `it has ended (${s.runStatus})`;
+    else why = `it is in phase ${s.phase}; it asks for approval once its model is trained and passes the gate`;
+    throw ApplicationFailure.create({
+      type: 'NotAwaitingApproval',
+      nonRetryable: true,
+      message: `run ${id} is not waiting for approval: ${why}`,
+    });
+  }
+
+  private decide(decision: 'approved' | 'rejected', d: ApprovalDecision): Approval {
+    const w = this.waiting.shift()!;
+    const a: Approval = { decision, by: d.by.trim(), reason: (d.reason ?? '').trim(), at: new Date().toISOString() };
+    w.decide(a);
+    return a;
+  }
+
+  /** Deploy through the scoring service's workflow, at most `fanOut.parallel` services at a time. */
+  async deploy(input: Parameters<Activities['deployModel']>[0]): Promise<DeployOutcome> {
+    if (this.free === 0) await new Promise<void>((r) => this.queue.push(r));
+    else this.free -= 1;
+    try {
+      return await deployer.deployModel(input);
+    } finally {
+      const next = this.queue.shift();
+      if (next) next();
+      else this.free += 1;
+    }
+  }
+
+  requestId(activity: string, attempt: number): string {
+    const info = workflowInfo();
+    return `${info.workflowId}/${info.runId}/${activity}/${attempt}`;
+  }
+
+  /** An update activity has its outcome (or will never run): all-or-nothing barriers count it. */
+  settle(activity: string, ok: boolean): void {
+    this.settled.get(activity)?.resolve(ok);
+  }
+
+  /**
+   * All-or-nothing: wait for the updates running side by side with this one (not those downstream of it, which
+   * wait for it) and return the first that failed, if any.
+   */
+  async othersFailed(a: UpdateResourceActivity): Promise<string | undefined> {
+    if (this.fanOut.mode !== 'all-or-nothing') return undefined;
+    const below = downstreamOf(this.ctx.def.activities, [a.name]);
+    const others = [...this.settled.entries()].filter(([n]) => n !== a.name && !below.has(n));
+    const results = await Promise.all(others.map(async ([n, s]) => [n, await s.done] as const));
+    return results.find(([, ok]) => !ok)?.[0];
+  }
+
+  /** Roll a service back from this run's model (all-or-nothing), unless a newer model is live there by now. */
+  rollback(
+    a: UpdateResourceActivity,
+    trainedModelName: string,
+    modelKey: string,
+    reason: string,
+  ): Promise<RollbackOutcome> {
+    return deployer.rollbackModel({
+      request: {
+        requestId: `${this.requestId(a.name, 0)}/rollback/${uuid4()}`,
+        ifLiveKey: modelKey,
+        trainedModelName,
+        linkedServiceName: a.linkedServiceName,
+        by: `run ${workflowInfo().workflowId}`,
+        reason,
+        taskQueue: workflowInfo().taskQueue,
+        verification: this.verification,
+      },
+    });
+  }
+}
