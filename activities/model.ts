@@ -121,14 +121,13 @@ export function identityKey(jobId: string | null, etag: string): string {
 
 export function createModelActivities(deps: ActivityDeps) {
   /** Read the evaluation CSV; a problem is fatal only when a gate needs the numbers. */
-  async function readMetrics(
-    input: PrepareModelInput,
-    act: Context,
-  ): Promise<ModelMetrics | null> {
+  async function readMetrics(input: PrepareModelInput, act: Context): Promise<ModelMetrics | null> {
     const m = input.metrics;
     if (!m) return null;
     const where =
-      m.source.kind === 'storage' ? `${m.source.filePath} (${m.port})` : `output '${m.port}' of BES job ${m.source.jobId}`;
+      m.source.kind === 'storage'
+        ? `${m.source.filePath} (${m.port})`
+        : `output '${m.port}' of BES job ${m.source.jobId}`;
     const field = `pipeline '${input.pipeline}': evaluation output ${where}`;
     let text: string;
     try {
@@ -143,7 +142,11 @@ export function createModelActivities(deps: ActivityDeps) {
           .downloadToBuffer(0, METRICS_MAX_BYTES, { abortSignal: act.cancellationSignal })
           .catch((e: unknown) => {
             if (isRestError(e) && e.statusCode === 416) return Buffer.alloc(0);
-            throw blobError(e, m.source.kind === 'besOutput' ? m.source.trainingLinkedServiceName : '', loc.relativeLocation);
+            throw blobError(
+              e,
+              m.source.kind === 'besOutput' ? m.source.trainingLinkedServiceName : '',
+              loc.relativeLocation,
+            );
           });
       }
       text = buf.toString('utf8');

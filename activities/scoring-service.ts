@@ -106,19 +106,24 @@ export function createScoringServiceActivities(deps: ActivityDeps) {
           .catch((e: unknown) => {
             throw refused(e);
           });
-        const outcome = update.result().catch((e: unknown) => {
+        const outcome: Promise<DeployOutcome> = update.result().catch((e: unknown) => {
           throw refused(e);
         });
         const cancelled = act.cancelled.then(
           () => undefined,
           (e: unknown) => e,
         );
-        const first = await Promise.race([outcome.then((o) => ({ o })), cancelled.then((e) => ({ e }))]);
+        const first: { o: DeployOutcome } | { e: unknown } = await Promise.race([
+          outcome.then((o) => ({ o })),
+          cancelled.then((e) => ({ e })),
+        ]);
         if ('o' in first) return first.o;
         await client.workflow
           .getHandle(scoringServiceWorkflowId(key))
           .executeUpdate(withdrawUpdate, { args: [request.requestId] })
-          .catch((e: unknown) => act.log.warn('withdraw failed', { error: String(e) }));
+          .catch((e: unknown) => {
+            act.log.warn('withdraw failed', { error: String(e) });
+          });
         const final = await outcome;
         act.log.info('deployment request after cancellation', { outcome: final.outcome });
         throw first.e instanceof Error ? first.e : new CancelledFailure('the run was cancelled');

@@ -389,7 +389,8 @@ export interface ApplyModelInput {
  */
 async function checkVersion(input: ApplyModelInput, loc: ModelLocation): Promise<void> {
   const act = Context.current();
-  const owner = input.location.kind === 'storage' ? input.location.linkedServiceName : input.location.trainingLinkedServiceName;
+  const owner =
+    input.location.kind === 'storage' ? input.location.linkedServiceName : input.location.trainingLinkedServiceName;
   const props = await new BlobClient(`${loc.baseLocation}${loc.relativeLocation}${loc.sasToken}`)
     .getProperties({ abortSignal: act.cancellationSignal })
     .catch((e: unknown) => {

@@ -38,13 +38,21 @@ function modelOf(body: unknown, column: string): { found: boolean; value: string
     // `format=swagger`: rows as objects.
     const row = first[0] as Record<string, unknown> | undefined;
     if (!row || !(column in row)) return { found: false, value: null };
-    return { found: true, value: row[column] === null ? null : String(row[column]) };
+    return { found: true, value: cell(row[column]) };
   }
   const table = (first as { value?: { ColumnNames?: unknown[]; Values?: unknown[][] } } | undefined)?.value;
   const i = table?.ColumnNames?.indexOf(column) ?? -1;
   if (i < 0) return { found: false, value: null };
   const v = table?.Values?.[0]?.[i];
-  return { found: true, value: v === undefined || v === null ? null : String(v) };
+  return { found: true, value: cell(v) };
+}
+
+/** A scoring cell as text: RRS answers strings or numbers; anything structured is compared as its JSON. */
+function cell(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return JSON.stringify(v);
 }
 
 function verificationFailed(message: string): ApplicationFailure {
@@ -111,7 +119,7 @@ export function createVerifyActivities(deps: ActivityDeps) {
           if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
             const hint =
               res.status === 400
-                ? 'the verification input does not fit the service: set the pipeline\'s retrain:verify input=…'
+                ? "the verification input does not fit the service: set the pipeline's retrain:verify input=…"
                 : `check linked service '${ls.name}' fields mlEndpoint and apiKey`;
             throw verificationFailed(`${input.label}: ${what} (${hint})`);
           }

@@ -82,7 +82,8 @@ export function fanOutOf(p: DeploymentPolicy | undefined): FanOutPolicy {
   return { ...DEFAULT_FAN_OUT, ...(p?.fanOut ?? {}) };
 }
 
-const RULE_RE = /^\s*([A-Za-z_][\w .()-]*?)\s*(>=|<=|>|<)\s*(?:(live)\s*(?:([+-])\s*(\d+(?:\.\d+)?|\.\d+))?|(-?\d+(?:\.\d+)?|-?\.\d+))\s*$/;
+const RULE_RE =
+  /^\s*([A-Za-z_][\w .()-]*?)\s*(>=|<=|>|<)\s*(?:(live)\s*(?:([+-])\s*(\d+(?:\.\d+)?|\.\d+))?|(-?\d+(?:\.\d+)?|-?\.\d+))\s*$/;
 
 /** `AUC >= 0.80`, `AUC >= live - 0.02`, `LogLoss <= live`. Returns an error message instead of throwing. */
 export function parseGateRule(text: string): GateRule | string {
@@ -205,7 +206,8 @@ export function policyFromAnnotations(annotations: unknown[]): {
           const json = rest.slice(at).trim().slice('input='.length);
           try {
             const parsed = JSON.parse(json) as unknown;
-            if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+            if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+              throw new Error('not an object');
             v.input = parsed as Record<string, unknown>;
           } catch (e) {
             return problem(`input must be a JSON object of RRS Inputs: ${(e as Error).message}`);
@@ -254,8 +256,11 @@ export function checkDeploymentPolicy(p: unknown, path: string): string[] {
   const approval = d.approval as Record<string, unknown> | undefined;
   if (approval !== undefined) {
     if (typeof approval.required !== 'boolean') problems.push(`${path}.approval.required must be true or false`);
-    if (approval.timeout !== undefined && !(Number(parseAdfTimespan(String(approval.timeout))) > 0)) {
-      problems.push(`${path}.approval.timeout '${String(approval.timeout)}' is not [d.]hh:mm:ss`);
+    const timeout = approval.timeout;
+    if (timeout !== undefined && !(typeof timeout === 'string' && Number(parseAdfTimespan(timeout)) > 0)) {
+      problems.push(
+        `${path}.approval.timeout '${typeof timeout === 'string' ? timeout : JSON.stringify(timeout)}' is not [d.]hh:mm:ss`,
+      );
     }
   }
   const v = d.verification as Record<string, unknown> | undefined;
@@ -274,7 +279,10 @@ export function checkDeploymentPolicy(p: unknown, path: string): string[] {
     if (f.mode !== undefined && f.mode !== 'best-effort' && f.mode !== 'all-or-nothing') {
       problems.push(`${path}.fanOut.mode must be 'best-effort' or 'all-or-nothing'`);
     }
-    if (f.parallel !== undefined && !(typeof f.parallel === 'number' && Number.isInteger(f.parallel) && f.parallel > 0)) {
+    if (
+      f.parallel !== undefined &&
+      !(typeof f.parallel === 'number' && Number.isInteger(f.parallel) && f.parallel > 0)
+    ) {
       problems.push(`${path}.fanOut.parallel must be a whole number > 0`);
     }
   }
@@ -347,12 +355,25 @@ export function evaluateGate(
       continue;
     }
     if (typeof r.threshold === 'number') {
-      out.push({ rule: r.text, metric: r.metric, value, threshold: r.threshold, passed: compare(value, r.op, r.threshold) });
+      out.push({
+        rule: r.text,
+        metric: r.metric,
+        value,
+        threshold: r.threshold,
+        passed: compare(value, r.op, r.threshold),
+      });
       continue;
     }
     const base = live && Object.prototype.hasOwnProperty.call(live, r.metric) ? live[r.metric] : null;
     if (base === null) {
-      out.push({ rule: r.text, metric: r.metric, value, threshold: null, passed: true, note: 'no live model to compare with' });
+      out.push({
+        rule: r.text,
+        metric: r.metric,
+        value,
+        threshold: null,
+        passed: true,
+        note: 'no live model to compare with',
+      });
       continue;
     }
     const threshold = clean(base + r.threshold.offset);

@@ -20,13 +20,7 @@ import type { Activities } from '../activities';
 import type { PrepareModelInput } from '../activities/model';
 import { downstreamOf } from '../common/dag';
 import type { DeploymentPolicy, FanOutPolicy, GateCheck, GateRule, VerificationPolicy } from '../common/deployment';
-import {
-  DEFAULT_APPROVAL_TIMEOUT,
-  describeGate,
-  evaluateGate,
-  fanOutOf,
-  verificationOf,
-} from '../common/deployment';
+import { DEFAULT_APPROVAL_TIMEOUT, describeGate, evaluateGate, fanOutOf, verificationOf } from '../common/deployment';
 import { parseAdfTimespan } from '../common/duration';
 import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
 import type {
@@ -130,7 +124,10 @@ export class Deployments {
    * The quality gate, then approval: once per model in a run, whichever update reaches it first. `targets` are the
    * services whose live models a relative rule compares with.
    */
-  admit(model: TrainedModel, targets: { linkedServiceName: string; trainedModelName: string }[]): Promise<Approval | null> {
+  admit(
+    model: TrainedModel,
+    targets: { linkedServiceName: string; trainedModelName: string }[],
+  ): Promise<Approval | null> {
     let p = this.admitted.get(model.identity.key);
     if (!p) {
       p = this.gateThenApproval(model, targets);
@@ -148,7 +145,10 @@ export class Deployments {
       this.ctx.setPhase('Gating');
       const where = `pipeline '${this.ctx.def.name}'`;
       if (!model.metrics) {
-        throw rejected(FailureType.MetricsUnavailable, `${where}: the quality gate needs the training job's evaluation output, and the model has none`);
+        throw rejected(
+          FailureType.MetricsUnavailable,
+          `${where}: the quality gate needs the training job's evaluation output, and the model has none`,
+        );
       }
       const missing = rules.filter((r) => !Object.prototype.hasOwnProperty.call(model.metrics!.values, r.metric));
       if (missing.length) {
@@ -167,7 +167,10 @@ export class Deployments {
         if (!targets.length) checks.push(...evaluateGate(relative, model.metrics.values, null));
         live.forEach((l, i) => {
           for (const c of evaluateGate(relative, model.metrics!.values, l?.metrics ?? null)) {
-            checks.push({ ...c, rule: `${c.rule} on ${targets[i].linkedServiceName}${l ? ` (live ${l.identity.key})` : ''}` });
+            checks.push({
+              ...c,
+              rule: `${c.rule} on ${targets[i].linkedServiceName}${l ? ` (live ${l.identity.key})` : ''}`,
+            });
           }
         });
       }
@@ -209,7 +212,9 @@ export class Deployments {
     if (!decided || !decision) {
       this.waiting.splice(0, this.waiting.length);
       Object.assign(status, { state: 'TimedOut', at: new Date().toISOString() });
-      setCurrentDetails(`Approval of model \`${model.identity.key}\` **timed out** after ${timeout}: nothing deployed.`);
+      setCurrentDetails(
+        `Approval of model \`${model.identity.key}\` **timed out** after ${timeout}: nothing deployed.`,
+      );
       throw rejected(
         FailureType.ApprovalTimedOut,
         `pipeline '${this.ctx.def.name}': nobody approved model ${model.identity.key} within ${timeout}; nothing was deployed`,

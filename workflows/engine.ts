@@ -736,8 +736,9 @@ export class PipelineEngine {
       }
     }
     this.showUpdates();
-    if (error) throw error;
-    return this.outputOf(a, trainedModelName, model!, outcome!);
+    // Activities and child updates only ever reject with Error subclasses (ActivityFailure, ApplicationFailure).
+    if (error) throw error as Error;
+    return this.outputOf(a, trainedModelName, model, outcome!);
   }
 
   /** Prepare (once per source), admit (once per model), deploy through the scoring service's workflow. */
@@ -799,7 +800,9 @@ export class PipelineEngine {
       Rejected: FailureType.QualityGateFailed,
       RolledBack: FailureType.VerificationFailed,
     };
-    const type = bad[outcome.outcome] ?? (outcome.outcome === 'Failed' ? (outcome.error?.type ?? FailureType.ServiceError) : undefined);
+    const type =
+      bad[outcome.outcome] ??
+      (outcome.outcome === 'Failed' ? (outcome.error?.type ?? FailureType.ServiceError) : undefined);
     if (type) {
       const message = `activity '${a.name}' (${a.linkedServiceName}): ${outcome.outcome}: ${outcome.message}`;
       const entryNow = entry;
@@ -812,7 +815,12 @@ export class PipelineEngine {
     return { model, outcome };
   }
 
-  private outputOf(a: UpdateResourceActivity, trainedModelName: string, model: TrainedModel | undefined, o: DeployOutcome): UpdateOutput {
+  private outputOf(
+    a: UpdateResourceActivity,
+    trainedModelName: string,
+    model: TrainedModel | undefined,
+    o: DeployOutcome,
+  ): UpdateOutput {
     const update: UpdateResult = {
       activityName: a.name,
       linkedServiceName: a.linkedServiceName,
@@ -834,7 +842,8 @@ export class PipelineEngine {
   /** Each service's outcome in the Web UI's "Current Details". */
   private showUpdates(): void {
     const rows = Object.entries(this.status.updates).map(
-      ([name, u]) => `| ${name} | ${u.linkedServiceName} | ${u.outcome ?? u.state} | ${(u.message ?? u.error ?? '').replace(/\|/g, '/')} |`,
+      ([name, u]) =>
+        `| ${name} | ${u.linkedServiceName} | ${u.outcome ?? u.state} | ${(u.message ?? u.error ?? '').replace(/\|/g, '/')} |`,
     );
     setCurrentDetails(['| update | scoring service | outcome | detail |', '|---|---|---|---|', ...rows].join('\n'));
   }
@@ -855,7 +864,10 @@ export class PipelineEngine {
           linkedServiceName: out.linkedServiceName,
           outputs: out.outputs,
           port: source.outputName,
-          pinVia: f?.linkedServiceName && f.filePath ? { linkedServiceName: f.linkedServiceName, filePath: f.filePath } : null,
+          pinVia:
+            f?.linkedServiceName && f.filePath
+              ? { linkedServiceName: f.linkedServiceName, filePath: f.filePath }
+              : null,
         };
       }
       if (source.kind !== 'storage') continue;
@@ -865,7 +877,14 @@ export class PipelineEngine {
           norm(o.filePath) === norm(source.filePath),
       )?.[0];
       if (port) {
-        found = { jobId: out.jobId, activity: s.def.name, linkedServiceName: out.linkedServiceName, outputs: out.outputs, port, pinVia: null };
+        found = {
+          jobId: out.jobId,
+          activity: s.def.name,
+          linkedServiceName: out.linkedServiceName,
+          outputs: out.outputs,
+          port,
+          pinVia: null,
+        };
       }
     }
     return found;

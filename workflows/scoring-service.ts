@@ -12,7 +12,6 @@
  * starts the workflow) with the run's request id as update id, so a retried request is answered, not repeated. The
  * workflow continues-as-new when its history grows, carrying its state.
  */
-import type { ActivityFailure } from '@temporalio/workflow';
 import {
   ActivityCancellationType,
   allHandlersFinished,
@@ -97,10 +96,15 @@ function verifyOptions(taskQueue: string, v: VerificationPolicy) {
   });
 }
 
+/** Validators reject with a typed failure so `retrain rollback` and API callers can tell "nothing to restore" apart. */
+function noEarlierModel(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: FailureType.NoEarlierModel, nonRetryable: true, message });
+}
+
 /** The innermost failure of an activity call: its ApplicationFailure's type and message. */
 function failureOf(err: unknown): { type: string; message: string } {
   let e = err as { cause?: unknown; type?: string; message?: string } | undefined;
-  while (e?.cause) e = e.cause as typeof e;
+  while (e?.cause) e = e.cause;
   return { type: e?.type ?? 'ServiceError', message: e?.message || String(err) };
 }
 
@@ -268,7 +272,7 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
       record({
         trainedModelName: name,
         identity: model.identity,
-        modelUrl: update!.modelUrl,
+        modelUrl: update.modelUrl,
         restoreFrom: location,
         blobEtag: apply.expectedEtag,
         metrics: model.metrics?.values ?? null,
@@ -333,7 +337,11 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
       try {
         const restored = await applyAndVerify(
           req.requester.taskQueue,
-          restoreInput(previous, req.linkedServiceName, `rollback to model ${previous.identity.key} (verification failed)`),
+          restoreInput(
+            previous,
+            req.linkedServiceName,
+            `rollback to model ${previous.identity.key} (verification failed)`,
+          ),
           previous.identity.jobId,
           req.verification,
         );
@@ -419,26 +427,26 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
         message: `model ${target.identity.key} (job ${target.identity.jobId ?? 'unknown'}) restored${r.verification ? ', verified by scoring' : ''}`,
       });
     } catch (err) {
-      const f = failureOf(err as ActivityFailure);
+      const f = failureOf(err);
       return finish({ outcome: 'Failed', serviceKey, live, message: `rollback failed: ${f.message}`, error: f });
     }
   }
 
   setHandler(deployUpdate, (req) => serialized(() => deploy(req)), {
-    validator: (req) => {
+    validator: (req: DeployRequest) => {
       if (!req?.requestId || !req.model?.identity?.key || !req.trainedModelName || !req.requester?.taskQueue) {
         throw new Error('a deploy request needs requestId, requester.taskQueue, trainedModelName and model.identity');
       }
     },
   });
   setHandler(rollbackUpdate, (req) => serialized(() => rollback(req)), {
-    validator: (req) => {
+    validator: (req: RollbackRequest) => {
       if (!req?.requestId || !req.taskQueue || !req.linkedServiceName) {
         throw new Error('a rollback request needs requestId, taskQueue and linkedServiceName');
       }
       const name = resourceOf(req);
       if (!name) {
-        throw new Error(
+        throw noEarlierModel(
           Object.keys(state.live).length === 0
             ? `scoring service ${serviceKey} has no model deployed by ml-retrain: nothing to roll back`
             : `scoring service ${serviceKey} has several trained models (${Object.keys(state.live).join(', ')}): name one`,
@@ -446,7 +454,7 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
       }
       if (req.ifLiveKey) return;
       if (!rollbackTarget(name, req.toJobId)) {
-        throw new Error(
+        throw noEarlierModel(
           req.toJobId
             ? `scoring service ${serviceKey} has no model of BES job ${req.toJobId} in its lineage (other than the live one)`
             : `scoring service ${serviceKey} has no earlier model to roll back to (lineage: ${state.lineage.filter((e) => e.trainedModelName === name).length} entr${state.lineage.length === 1 ? 'y' : 'ies'})`,
@@ -462,7 +470,8 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
   publish();
 
   const limit = input.maxHistoryEvents;
-  const tooLong = () => workflowInfo().continueAsNewSuggested || (limit !== undefined && workflowInfo().historyLength > limit);
+  const tooLong = () =>
+    workflowInfo().continueAsNewSuggested || (limit !== undefined && workflowInfo().historyLength > limit);
   await condition(() => tooLong() && pending === 0);
   await condition(allHandlersFinished);
   await continueAsNew<typeof scoringService>({ serviceKey, maxHistoryEvents: limit, state });
