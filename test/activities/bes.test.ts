@@ -60,6 +60,12 @@ function deps(httpClient: HttpClient): ActivityDeps {
       }),
       properties: async () => ({ etag: 'e', contentLength: 1, lastModified: '' }),
       readSas: () => '?sig=x',
+      download: async () => {
+        throw new Error('not used');
+      },
+      pin: async () => {
+        throw new Error('not used');
+      },
     }),
     credentialFor: () => {
       throw new Error('not used');

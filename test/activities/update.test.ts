@@ -69,6 +69,12 @@ function deps(httpClient: HttpClient, credential: TokenCredential): ActivityDeps
       besBlobRef: (p) => ({ ConnectionString: 'x', RelativeLocation: p }),
       properties: async () => ({ etag: 'e', contentLength: 1, lastModified: '' }),
       readSas: () => '?sig=x',
+      download: async () => {
+        throw new Error('not used');
+      },
+      pin: async () => {
+        throw new Error('not used');
+      },
     }),
     credentialFor: () => credential,
   };

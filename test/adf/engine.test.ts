@@ -19,6 +19,7 @@ import { Secret } from '../../config/secret';
 import { recoveryQuery, statusQuery } from '../../workflows/queries';
 import type { TemporalTestContext } from '../helpers/temporal';
 import { connectTemporal, uniqueId, workflowBundle } from '../helpers/temporal';
+import { lifecycleFakes } from '../workflows/lifecycle-fakes';
 
 interface Scenario {
   calls: string[];
@@ -44,6 +45,24 @@ const model: ModelRef = {
   contentLength: 10,
   lastModified: new Date(0).toISOString(),
 };
+
+// The model's way to the scoring service: fake prepare, apply and verify around the real scoring-service workflow.
+const lifecycle = lifecycleFakes({
+  prepare: (workflowId, { source }) => {
+    scenarios.get(workflowId)!.calls.push(`prepare:${source.kind === 'storage' ? source.filePath : source.outputName}`);
+  },
+  apply: (call) => {
+    const s = scenarios.get(call.workflowId)!;
+    s.calls.push(`update:${call.activityName}:${call.sourcePath}`);
+    if (s.failUpdates.includes(call.activityName)) {
+      throw ApplicationFailure.create({
+        type: FailureType.TrainedModelResourceNotFound,
+        nonRetryable: true,
+        message: `no resource in ${call.activityName}`,
+      });
+    }
+  },
+});
 
 let jobs = 0;
 const fakes: Activities & PipelineActivities = {
@@ -100,15 +119,8 @@ const fakes: Activities & PipelineActivities = {
     return { ...model, source };
   },
   updateScoringService: async ({ step }) => {
-    const s = scenario();
-    s.calls.push(`update:${step.activityName}:${step.trainedModelFilePath ?? ''}`);
-    if (s.failUpdates.includes(step.activityName)) {
-      throw ApplicationFailure.create({
-        type: FailureType.TrainedModelResourceNotFound,
-        nonRetryable: true,
-        message: `no resource in ${step.activityName}`,
-      });
-    }
+    // Runs recorded before model identity replay this path; new runs deploy through the scoring service's workflow.
+    scenario().calls.push(`legacy-update:${step.activityName}`);
     return {
       activityName: step.activityName,
       linkedServiceName: step.linkedServiceName,
@@ -119,6 +131,7 @@ const fakes: Activities & PipelineActivities = {
       alreadyApplied: false,
     };
   },
+  ...lifecycle.activities,
 };
 
 const linkedServices = new Map<string, LinkedService>([
@@ -232,6 +245,7 @@ describe('runPipeline engine (real server, fake activities)', () => {
   });
 
   afterAll(async () => {
+    await lifecycle.terminateServices(t.client);
     worker?.shutdown();
     await running;
     await t?.close();
@@ -275,10 +289,13 @@ describe('runPipeline engine (real server, fake activities)', () => {
     expect(r.calls).toEqual([
       'submit:Main',
       'start:Main',
-      'locate:models/Main.ilearner',
+      'prepare:models/Main.ilearner',
       'update:Update:models/Main.ilearner',
     ]);
     expect(r.status).toMatchObject({ phase: 'Succeeded', runStatus: 'Succeeded', besStatus: 'Finished' });
+    // Deployed through the scoring service's workflow, verified, and the (fake) service serves Main's model.
+    expect(r.status.updates.Update).toMatchObject({ state: 'Succeeded', outcome: 'Deployed' });
+    expect(lifecycle.live.get('Scoring')).toBe(r.status.jobId);
   });
 
   test('Failed + Skipped propagation: when Main fails, then X→Y→Z on Succeeded are all Skipped and the run fails on Main', async () => {

@@ -12,6 +12,7 @@ import type { ModelRef, RetrainAndUpdateInput, RetrainAndUpdateResult, UpdateRes
 import { statusQuery } from '../../workflows/queries';
 import type { TemporalTestContext } from '../helpers/temporal';
 import { connectTemporal, installQuietRuntime, uniqueId, workflowBundle } from '../helpers/temporal';
+import { lifecycleFakes } from './lifecycle-fakes';
 
 interface Scenario {
   calls: string[];
@@ -32,6 +33,21 @@ const model: ModelRef = {
   contentLength: 10,
   lastModified: new Date(0).toISOString(),
 };
+
+// The model's way to the scoring services: fake prepare, apply and verify around the real scoring-service workflow.
+const lifecycle = lifecycleFakes({
+  prepare: (workflowId, { source }) => {
+    scenarios.get(workflowId)!.calls.push(`prepare:${source.kind}`);
+  },
+  apply: (call) => {
+    const s = scenarios.get(call.workflowId)!;
+    s.calls.push(`update:${call.linkedServiceName}`);
+    if (s.updateFailuresLeft > 0) {
+      s.updateFailuresLeft--;
+      throw ApplicationFailure.create({ type: FailureType.Throttled, message: 'throttled', nextRetryDelay: 10 });
+    }
+  },
+});
 
 const fakes: Activities = {
   submitTrainingJob: async () => {
@@ -71,12 +87,8 @@ const fakes: Activities = {
     return { ...model, source };
   },
   updateScoringService: async ({ step }): Promise<UpdateResult> => {
-    const s = scenario();
-    s.calls.push(`update:${step.linkedServiceName}`);
-    if (s.updateFailuresLeft > 0) {
-      s.updateFailuresLeft--;
-      throw ApplicationFailure.create({ type: FailureType.Throttled, message: 'throttled', nextRetryDelay: 10 });
-    }
+    // Runs recorded before model identity replay this path; new runs deploy through the scoring service's workflow.
+    scenario().calls.push(`legacy-update:${step.linkedServiceName}`);
     return {
       activityName: step.activityName,
       linkedServiceName: step.linkedServiceName,
@@ -87,6 +99,7 @@ const fakes: Activities = {
       alreadyApplied: false,
     };
   },
+  ...lifecycle.activities,
 };
 
 const input = (over: Partial<RetrainAndUpdateInput> = {}): RetrainAndUpdateInput => ({
@@ -129,6 +142,7 @@ describe('retrainAndUpdate workflow logic (real server, fake activities)', () =>
   });
 
   afterAll(async () => {
+    await lifecycle.terminateServices(t.client);
     worker?.shutdown();
     await running;
     await t?.close();
@@ -151,10 +165,15 @@ describe('retrainAndUpdate workflow logic (real server, fake activities)', () =>
     expect(result.jobId).toBe('job1');
     expect(result.updates.map((u) => u.linkedServiceName).sort()).toEqual(['ScoringA', 'ScoringB']);
     expect(sc.calls.slice(0, 4)).toEqual(['submit', 'start', 'wait', 'wait']);
-    expect(sc.calls.filter((c) => c.startsWith('locate')).sort()).toEqual(['locate:besOutput', 'locate:storage']);
+    expect(sc.calls.filter((c) => c.startsWith('prepare')).sort()).toEqual(['prepare:besOutput', 'prepare:storage']);
+    expect(sc.calls.filter((c) => c.startsWith('update')).sort()).toEqual(['update:ScoringA', 'update:ScoringB']);
+    // Each service was deployed through its scoring-service workflow and serves the run's model.
+    expect(result.updates.map((u) => u.outcome)).toEqual(['Deployed', 'Deployed']);
+    expect(result.updates.map((u) => u.liveModel?.jobId)).toEqual(['job1', 'job1']);
+    expect([lifecycle.live.get('ScoringA'), lifecycle.live.get('ScoringB')]).toEqual(['job1', 'job1']);
     const status = await handle.query(statusQuery);
     expect(status).toMatchObject({ phase: 'Succeeded', jobId: 'job1', besStatus: 'Finished' });
-    expect(status.updates.updateA.state).toBe('Succeeded');
+    expect(status.updates.updateA).toMatchObject({ state: 'Succeeded', outcome: 'Deployed' });
   });
 
   test('when the BES job fails, then the run fails with BesJobFailed and nothing is updated', async () => {
@@ -162,7 +181,7 @@ describe('retrainAndUpdate workflow logic (real server, fake activities)', () =>
     const err = await handle.result().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect((err as WorkflowFailedError).cause?.cause).toMatchObject({ type: FailureType.BesJobFailed });
-    expect(sc.calls.some((c) => c.startsWith('update') || c.startsWith('locate') || c.startsWith('cancel'))).toBe(
+    expect(sc.calls.some((c) => c.startsWith('update') || c.startsWith('prepare') || c.startsWith('cancel'))).toBe(
       false,
     );
     const status = await handle.query(statusQuery);
