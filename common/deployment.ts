@@ -314,6 +314,8 @@ export interface GateCheck {
   /** The value it was compared with; null for a relative rule with no live baseline. */
   threshold: number | null;
   passed: boolean;
+  /** For a relative rule: the service whose live model it was compared with, and that model's key. */
+  against?: { linkedServiceName: string; liveKey: string | null };
   note?: string;
 }
 
@@ -387,7 +389,10 @@ export function describeGate(checks: GateCheck[]): string {
     .map(
       (c) =>
         `${c.metric} ${c.value ?? '?'} ${c.passed ? 'passes' : 'fails'} '${c.rule}'` +
-        (c.threshold !== null ? ` (threshold ${c.threshold})` : '') +
+        (c.against ? ` on ${c.against.linkedServiceName}` : '') +
+        (c.threshold !== null ? ` (threshold ${c.threshold}` : '') +
+        (c.threshold !== null && c.against?.liveKey ? `, live model ${c.against.liveKey})` : '') +
+        (c.threshold !== null && !c.against?.liveKey ? ')' : '') +
         (c.note ? ` [${c.note}]` : ''),
     )
     .join('; ');

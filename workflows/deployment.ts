@@ -169,7 +169,7 @@ export class Deployments {
           for (const c of evaluateGate(relative, model.metrics!.values, l?.metrics ?? null)) {
             checks.push({
               ...c,
-              rule: `${c.rule} on ${targets[i].linkedServiceName}${l ? ` (live ${l.identity.key})` : ''}`,
+              against: { linkedServiceName: targets[i].linkedServiceName, liveKey: l?.identity.key ?? null },
             });
           }
         });

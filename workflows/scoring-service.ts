@@ -410,6 +410,8 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
         req.verification,
       );
       if (live) withdraw(live.identity.key);
+      // An operator who restores a model vouches for it again: it may serve, be restored to and be redeployed.
+      state.withdrawn = state.withdrawn.filter((k) => k !== target.identity.key);
       const restored = record({
         ...target,
         modelUrl: r.update.modelUrl,

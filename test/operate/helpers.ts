@@ -37,7 +37,14 @@ export interface OpsEnv {
   close(): Promise<void>;
 }
 
-export async function startOpsEnv(o: { jobMs?: number; worker?: boolean } = {}): Promise<OpsEnv> {
+export async function startOpsEnv(
+  o: {
+    jobMs?: number;
+    worker?: boolean;
+    /** Edit the ADF config folder before the worker reads it (extra linked services). */
+    configure?: (configDir: string, emu: EmulatorHandle) => Promise<void>;
+  } = {},
+): Promise<OpsEnv> {
   const t = await connectTemporal();
   const shared = process.env.ML_TEST_AZURITE_CONNECTION_STRING;
   const emu = await startEmulator({
@@ -47,6 +54,7 @@ export async function startOpsEnv(o: { jobMs?: number; worker?: boolean } = {}):
   });
   const configDir = await mkdtemp(join(tmpdir(), 'ops-adf-'));
   await emu.writeConfig(configDir);
+  if (o.configure) await o.configure(configDir, emu);
   const container = uniqueId('ops').toLowerCase();
   const blobs = BlobServiceClient.fromConnectionString(emu.storage.connectionString);
   await blobs.createContainer(container);
