@@ -87,7 +87,9 @@ describe('model lifecycle on the emulator', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(WorkflowFailedError);
-    const cause = (err as WorkflowFailedError).cause as { type?: string; message: string; cause?: unknown };
+    // The innermost failure: an activity's ApplicationFailure arrives wrapped in an ActivityFailure.
+    let cause = (err as WorkflowFailedError).cause as { type?: string; message: string; cause?: unknown } | undefined;
+    while (cause?.cause) cause = cause.cause as typeof cause;
     return { type: cause?.type, message: String(cause?.message) };
   }
 
@@ -230,6 +232,18 @@ describe('model lifecycle on the emulator', () => {
     expect(failure.type).toBe('MetricsUnavailable');
     expect(failure.message).toMatch(/F1/);
     expect(failure.message).toMatch(/AUC/);
+    expect(env.emu.inspect().updates.length).toBe(logBefore);
+
+    // An empty evaluation output: the same, naming the pipeline and the output.
+    const beforeEmpty = startedJobs(env.emu);
+    env.emu.setJobFaults({ metricsNext: { metrics: {} } });
+    const empty = await start(
+      fixedPathInput(modelPath('gate-empty'), { deployment: { gate: { rules: ['AUC >= 0.5'] } } }),
+    );
+    const emptyFailure = await failureOf(empty);
+    expect(emptyFailure.type).toBe('MetricsUnavailable');
+    expect(emptyFailure.message).toMatch(/^pipeline '\w+': evaluation output .* has no metrics: the file is empty/);
+    expect(jobsSince(beforeEmpty)).toHaveLength(1);
     expect(env.emu.inspect().updates.length).toBe(logBefore);
   });
 
