@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,18 +11,26 @@ import { startEmulator } from '../emulator';
 import type { EmulatorHandle } from '../emulator';
 import { startTemporalServer } from '../infra/temporal-server';
 import type { RetrainAndUpdateInput, RunStatus } from '../common/types';
-import { statusQuery } from '../workflows/queries';
+import { DEFAULT_VERIFICATION } from '../common/deployment';
+import type { DeploymentPolicyInput } from '../common/deployment';
+import type { RollbackRequest } from '../common/models';
+import { scoringServiceWorkflowId } from '../common/models';
+import { serviceKeyOf } from '../config/service-key';
+import { SCORING_SERVICE_WORKFLOW, startOperation } from '../activities/scoring-service';
+import { approveUpdate, rollbackUpdate, statusQuery } from '../workflows/queries';
 import { historyToJson } from './history-json';
 
 /**
- * `npm run histories:refresh`: regenerate the workflow histories committed under test/fixtures/histories, which
- * test/durability/replay.test.ts replays against the current workflow code on every `npm test`. Run it on purpose
- * only, after a change to workflows/ that is meant to change what runs record (and that no running workflow still
- * needs: otherwise use patching, see README "Durability and safety"). Everything is local: a dev server, the
- * emulator, and a worker process from dist/ (`npm run build` first; the npm script does).
+ * `npm run histories:refresh`: record the workflow histories of this release under
+ * test/fixtures/histories/v<package.json version>/, which test/durability/replay.test.ts replays, with those of every
+ * earlier release, against the current workflow code on every `npm test`. Runs recorded by a released version may
+ * still be in flight in production, so a release's directory is never rewritten: bump the version for a release that
+ * changes workflows/ (with patching for the runs in flight, see README "Durability and safety"), or pass `--force` to
+ * re-record an unreleased version. Everything is local: a dev server, the emulator, and a worker process from dist/
+ * (`npm run build` first; the npm script does).
  */
 const ROOT = join(__dirname, '..', '..');
-const OUT = join(ROOT, 'test', 'fixtures', 'histories');
+const HISTORIES = join(ROOT, 'test', 'fixtures', 'histories');
 const TASK_QUEUE = 'histories';
 const log = (line: string) => console.log(`[histories] ${line}`);
 
@@ -89,7 +97,7 @@ function pipelineJson(trainedModelName: string) {
   };
 }
 
-function retrainInput(emu: EmulatorHandle, model: string): RetrainAndUpdateInput {
+function retrainInput(emu: EmulatorHandle, model: string, deployment?: DeploymentPolicyInput): RetrainAndUpdateInput {
   const storage = 'StorageLinkedService';
   const modelPath = `histories/models/${model}`;
   return {
@@ -121,6 +129,7 @@ function retrainInput(emu: EmulatorHandle, model: string): RetrainAndUpdateInput
       },
     ],
     options: { pollIntervalSeconds: 0.2 },
+    ...(deployment && { deployment }),
   };
 }
 
@@ -134,6 +143,17 @@ async function waitForStatus(h: WorkflowHandle, ok: (s: RunStatus) => boolean): 
 }
 
 async function main(): Promise<void> {
+  const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  const version = `v${pkg.version}`;
+  const OUT = join(HISTORIES, version);
+  const existing = (await readdir(OUT).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
+  if (existing.length && !process.argv.includes('--force')) {
+    throw new Error(
+      `test/fixtures/histories/${version} already holds ${existing.length} histories of version ${pkg.version}. ` +
+        'A released version is never re-recorded (its runs may be in flight): bump the version in package.json, or ' +
+        'pass --force to re-record an unreleased one.',
+    );
+  }
   const stops: (() => Promise<void>)[] = [];
   let worker: ChildProcess | undefined;
   try {
@@ -213,6 +233,53 @@ async function main(): Promise<void> {
         options: { pollIntervalSeconds: 0.2 },
       }),
     );
+    // The model lifecycle (v0.2.0): a second run to the same path deploys; the gate refuses a worse model; a run
+    // waits for approval; a broken model fails verification and is rolled back; an operator rolls back.
+    await scenario(
+      'retrainAndUpdate-same-path-again',
+      await start('retrainAndUpdate', 'h-again', retrainInput(emu, 'ok.ilearner')),
+    );
+    await scenario(
+      'retrainAndUpdate-gate-rejected',
+      await start(
+        'retrainAndUpdate',
+        'h-gate',
+        retrainInput(emu, 'gate.ilearner', { gate: { rules: ['AUC >= 0.95', 'AUC >= live - 0.02'] } }),
+      ),
+    );
+    const approved = await start(
+      'retrainAndUpdate',
+      'h-approved',
+      retrainInput(emu, 'approved.ilearner', { approval: { required: true, timeout: '01:00:00' } }),
+    );
+    await scenario('retrainAndUpdate-approved', approved, async () => {
+      await waitForStatus(approved, (s) => s.phase === 'AwaitingApproval');
+      await approved.executeUpdate(approveUpdate, { args: [{ by: 'histories', reason: 'recorded' }] });
+    });
+    emu.setJobFaults({ brokenNext: {} });
+    await scenario(
+      'retrainAndUpdate-verification-rolled-back',
+      await start(
+        'retrainAndUpdate',
+        'h-broken',
+        retrainInput(emu, 'broken.ilearner', { verification: { timeoutSeconds: 3, intervalSeconds: 0.2 } }),
+      ),
+    );
+    const armService = serviceKeyOf(emu.urls.armUpdateResource);
+    const request: RollbackRequest = {
+      requestId: 'h-operator-rollback',
+      linkedServiceName: 'updatableScoringEndpoint2',
+      by: 'histories',
+      reason: 'recorded',
+      taskQueue: TASK_QUEUE,
+      verification: { ...DEFAULT_VERIFICATION, intervalSeconds: 0.2 },
+    };
+    const rolledBack = await client.workflow.executeUpdateWithStart(rollbackUpdate, {
+      args: [request],
+      updateId: request.requestId,
+      startWorkflowOperation: startOperation(armService, TASK_QUEUE),
+    });
+    log(`operator rollback: ${rolledBack.outcome}: ${rolledBack.message}`);
     emu.setJobFaults({ failNext: { count: 1, details: 'Error 0001: Column names not found' } });
     await scenario(
       'runPipeline-failure-branch',
@@ -222,26 +289,31 @@ async function main(): Promise<void> {
       }),
     );
 
+    // The scoring services' long-lived workflows: their histories so far (deploys, Superseded, rollbacks).
+    for await (const w of client.workflow.list({ query: `WorkflowType = '${SCORING_SERVICE_WORKFLOW}'` })) {
+      const kind = w.workflowId === scoringServiceWorkflowId(armService) ? 'arm' : 'classic';
+      const name = `scoringService-${kind}${finished.some((f) => f.name.startsWith(`scoringService-${kind}`)) ? '-2' : ''}`;
+      finished.push({ name, handle: client.workflow.getHandle(w.workflowId) });
+    }
+
     await mkdir(OUT, { recursive: true });
-    for (const f of await readdir(OUT)) if (f.endsWith('.json')) await rm(join(OUT, f));
+    for (const f of existing) await rm(join(OUT, f));
     for (const { name, handle } of finished) {
       const json = historyToJson(await handle.fetchHistory());
       // Committed to git: make sure no secret is in there, payloads (base64 JSON) included.
       const decoded = json.replace(/"data":\s*"([A-Za-z0-9+/=]*)"/g, (_m, b64: string) =>
         Buffer.from(b64, 'base64').toString('utf8'),
       );
-      const secrets = [
-        emu.keys.clientSecret,
-        emu.keys.training.primary,
-        emu.keys.arm.primary,
-        emu.keys.classicRetrain.primary,
-      ];
+      // Every key the emulator issued (API keys, the service principal's secret, scoring keys).
+      const secrets = JSON.stringify(emu.keys)
+        .split('"')
+        .filter((v) => v.length >= 16);
       if (secrets.some((s) => decoded.includes(s)) || /AccountKey=|[?&]sig=/.test(decoded)) {
         throw new Error(`${name}: the history holds a secret; not writing it`);
       }
       await writeFile(join(OUT, `${name}.json`), `${json}\n`);
       log(
-        `wrote test/fixtures/histories/${name}.json (${(JSON.parse(json) as { events: unknown[] }).events.length} events)`,
+        `wrote test/fixtures/histories/${version}/${name}.json (${(JSON.parse(json) as { events: unknown[] }).events.length} events)`,
       );
     }
   } finally {
