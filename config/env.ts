@@ -63,6 +63,10 @@ export function loadWorkerSettings(
       sasTtlMinutes: int(env, 'ML_SAS_TTL_MINUTES', DEFAULT_ACTIVITY_SETTINGS.sasTtlMinutes),
       armPollIntervalMs: int(env, 'ML_ARM_POLL_INTERVAL_MS', DEFAULT_ACTIVITY_SETTINGS.armPollIntervalMs),
       requestTimeoutMs: int(env, 'ML_REQUEST_TIMEOUT_MS', DEFAULT_ACTIVITY_SETTINGS.requestTimeoutMs),
+      // Unset: the scoring-service workflows continue-as-new when the server suggests it (10 240 events by default).
+      ...(env.ML_SCORING_SERVICE_MAX_HISTORY_EVENTS && {
+        scoringServiceMaxHistoryEvents: int(env, 'ML_SCORING_SERVICE_MAX_HISTORY_EVENTS', 0, 100),
+      }),
     },
   };
 }

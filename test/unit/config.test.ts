@@ -1,3 +1,4 @@
+import { loadWorkerSettings } from '../../config/env';
 import { mkdtemp, mkdir, writeFile, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -156,5 +157,17 @@ describe('pipeline mapping', () => {
     expect(() =>
       mapPipeline('p.json', { name: 'P', properties: { activities: [{ name: 'x', type: 'Copy' }] } }),
     ).toThrow("p.json: $.properties.activities[0].type: 'Copy' is not supported");
+  });
+});
+
+describe('worker settings', () => {
+  test('ML_SCORING_SERVICE_MAX_HISTORY_EVENTS: unset leaves it to the server; a number sets it; nonsense is named', () => {
+    expect(loadWorkerSettings({}).activity.scoringServiceMaxHistoryEvents).toBeUndefined();
+    expect(
+      loadWorkerSettings({ ML_SCORING_SERVICE_MAX_HISTORY_EVENTS: '2000' }).activity.scoringServiceMaxHistoryEvents,
+    ).toBe(2000);
+    expect(() => loadWorkerSettings({ ML_SCORING_SERVICE_MAX_HISTORY_EVENTS: '10' })).toThrow(
+      /ML_SCORING_SERVICE_MAX_HISTORY_EVENTS must be a whole number >= 100, got '10'/,
+    );
   });
 });
