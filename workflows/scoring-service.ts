@@ -18,6 +18,7 @@ import {
   condition,
   continueAsNew,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertMemo,
   workflowInfo,
@@ -96,6 +97,46 @@ function verifyOptions(taskQueue: string, v: VerificationPolicy) {
   });
 }
 
+/** The newest lineage entries as a markdown table, live ones marked, newest first. */
+function lineageMarkdown(
+  serviceKey: string,
+  live: Record<string, LineageEntry | null>,
+  lineage: LineageEntry[],
+): string {
+  const liveSeqs = new Set(Object.values(live).map((e) => e?.seq));
+  const cell = (v: string) => v.replace(/[|\n]/g, ' ');
+  const rows = lineage
+    .slice(-20)
+    .reverse()
+    .map((e) =>
+      [
+        liveSeqs.has(e.seq) ? '**live**' : '',
+        e.liveFrom,
+        e.how,
+        e.identity.jobId ?? 'external',
+        e.identity.key,
+        e.metrics
+          ? Object.entries(e.metrics)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')
+          : '',
+        e.approval ? `${e.approval.decision} by ${e.approval.by}` : '',
+        e.run ? `${e.run.pipeline} ${e.run.workflowId}` : '',
+      ]
+        .map((c) => cell(c))
+        .join(' | '),
+    )
+    .map((r) => `| ${r} |`);
+  return [
+    `**Scoring service** ${cell(serviceKey)}: ${Object.values(live).some(Boolean) ? '' : 'no model deployed by ml-retrain yet; '}` +
+      `${lineage.length} lineage entr${lineage.length === 1 ? 'y' : 'ies'}`,
+    '',
+    '| | live from | how | BES job | model | metrics | approval | run |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+}
+
 /** Validators reject with a typed failure so `retrain rollback` and API callers can tell "nothing to restore" apart. */
 function noEarlierModel(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.NoEarlierModel, nonRetryable: true, message });
@@ -134,6 +175,8 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
   function publish(): void {
     // Memo: `retrain models` and the Web UI read it without a worker. Keep it bounded.
     upsertMemo({ view: { ...view(), lineage: state.lineage.slice(-LINEAGE_LIMIT) } });
+    // Current details: what the Web UI's workflow page shows (markdown); no URL, so no SAS can leak into it.
+    setCurrentDetails(lineageMarkdown(serviceKey, state.live, state.lineage));
   }
 
   function remember(id: string, outcome: DeployOutcome | RollbackOutcome): void {

@@ -10,7 +10,11 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import { startRetrain } from '../../client/run';
+import { scoringServiceWorkflowId } from '../../common/models';
+import { serviceKeyOf } from '../../config/service-key';
+import { statusQuery } from '../../workflows/queries';
 import { uniqueId } from '../helpers/temporal';
+import { liveJob, seededServices } from '../lifecycle/world';
 import type { OpsEnv } from './helpers';
 import { startOpsEnv } from './helpers';
 
@@ -150,6 +154,38 @@ describe('Temporal Web UI', () => {
     await expectText(page.getByTestId('query-result'), '"besStatus": "Finished"');
     await expectText(page.getByTestId('query-result'), `"jobId": "${jobId}"`);
     await page.screenshot({ path: join(shots, 'run-status-query.png') });
+  });
+
+  test('when a run waits for approval, then its page shows the phase and how to approve; the scoring service page shows the live model and lineage', async () => {
+    const waiting = await startRetrain(
+      env.t.client,
+      env.input({ pipeline, deployment: { approval: { required: true, timeout: '01:00:00' } } }),
+      { taskQueue: env.taskQueue, workflowId: `retrain-${pipeline}-approval` },
+    );
+    for (let i = 0; i < 600; i++) {
+      const s = await waiting.query(statusQuery).catch(() => undefined);
+      if (s?.phase === 'AwaitingApproval') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.goto(`${UI}/namespaces/default/workflows/${encodeURIComponent(waiting.workflowId)}`);
+    await expectText(page.locator('main'), 'Running');
+    await page.getByText('User Metadata', { exact: true }).click();
+    await expectFrameText(page, 'Awaiting approval');
+    await expectFrameText(page, `retrain approve ${waiting.workflowId}`);
+    await page.getByText('Search Attributes', { exact: true }).click();
+    await expectText(page.locator('main'), '"Phase": "AwaitingApproval"');
+    await page.screenshot({ path: join(shots, 'run-awaiting-approval.png') });
+    await waiting.terminate('web UI test done');
+
+    // The ARM scoring service's own workflow: its details name the live model's BES job (the ok run's).
+    const service = scoringServiceWorkflowId(serviceKeyOf(env.emu.urls.armUpdateResource));
+    expect(liveJob(env.emu, seededServices(env.emu).arm)).toBe(jobId);
+    await page.goto(`${UI}/namespaces/default/workflows/${encodeURIComponent(service)}`);
+    await expectText(page.locator('main'), 'Running');
+    await page.getByText('User Metadata', { exact: true }).click();
+    await expectFrameText(page, 'Scoring service');
+    await expectFrameText(page, jobId);
+    await page.screenshot({ path: join(shots, 'scoring-service.png') });
   });
 });
 
