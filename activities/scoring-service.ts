@@ -24,6 +24,8 @@ export interface ScoringServiceStart {
   serviceKey: string;
   /** Continue-as-new beyond this many history events (the server also suggests it at 4 Ki events / 4 MB). */
   maxHistoryEvents?: number;
+  /** How long a request's activity may wait for a worker on the requester's task queue (default 30 minutes). */
+  requestStartTimeoutMs?: number;
 }
 
 /** The key of the scoring service a linked service updates (its `updateResourceEndpoint`). */
@@ -34,8 +36,19 @@ export function serviceKeyFor(deps: Pick<ActivityDeps, 'azureML'>, linkedService
 }
 
 /** Start the service's workflow if it is not running: the first request for a service creates its one writer. */
-export function startOperation(serviceKey: string, taskQueue: string, maxHistoryEvents?: number) {
-  const args: [ScoringServiceStart] = [{ serviceKey, ...(maxHistoryEvents !== undefined && { maxHistoryEvents }) }];
+export function startOperation(
+  serviceKey: string,
+  taskQueue: string,
+  maxHistoryEvents?: number,
+  requestStartTimeoutMs?: number,
+) {
+  const args: [ScoringServiceStart] = [
+    {
+      serviceKey,
+      ...(maxHistoryEvents !== undefined && { maxHistoryEvents }),
+      ...(requestStartTimeoutMs !== undefined && { requestStartTimeoutMs }),
+    },
+  ];
   return new WithStartWorkflowOperation(SCORING_SERVICE_WORKFLOW, {
     workflowId: scoringServiceWorkflowId(serviceKey),
     taskQueue,

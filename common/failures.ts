@@ -67,6 +67,8 @@ export const FailureType = {
   FanOutRolledBack: 'FanOutRolledBack',
   /** A rollback was asked for, but the scoring service has no earlier model recorded (or not the one named). */
   NoEarlierModel: 'NoEarlierModel',
+  /** A deployment request waited longer than its start timeout for a worker on the requesting run's task queue. */
+  NoWorker: 'NoWorker',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];

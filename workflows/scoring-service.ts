@@ -20,6 +20,7 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  TimeoutFailure,
   upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -50,6 +51,8 @@ const PROCESSED_LIMIT = 50;
 export interface ScoringServiceInput {
   serviceKey: string;
   maxHistoryEvents?: number;
+  /** How long a request's activity may wait for a worker on the requester's task queue. Default 30 minutes. */
+  requestStartTimeoutMs?: number;
   /** Carried over continue-as-new. */
   state?: ServiceState;
 }
@@ -62,11 +65,16 @@ interface ServiceState {
   processed: { id: string; outcome: DeployOutcome | RollbackOutcome }[];
 }
 
-function activitiesFor(taskQueue: string) {
+const DEFAULT_REQUEST_START_TIMEOUT_MS = 30 * 60_000;
+
+function activitiesFor(taskQueue: string, scheduleToStartTimeout: number) {
   // The update, as in a run: a flaky service fails whole attempts, and retrying is safe (a model already applied is
   // found, not sent again). The activities run on the requester's task queue: its workers know its linked services.
   const apply = proxyActivities<Activities>({
     taskQueue,
+    // Requests are served one at a time: a requester whose workers are gone for good (a retired task queue) must not
+    // hold the service forever. Half an hour covers worker restarts and deploys; past it the request ends Failed.
+    scheduleToStartTimeout,
     startToCloseTimeout: '15m',
     heartbeatTimeout: '1m',
     retry: {
@@ -81,9 +89,10 @@ function activitiesFor(taskQueue: string) {
   return apply;
 }
 
-function verifyOptions(taskQueue: string, v: VerificationPolicy) {
+function verifyOptions(taskQueue: string, v: VerificationPolicy, scheduleToStartTimeout: number) {
   return proxyActivities<Activities>({
     taskQueue,
+    scheduleToStartTimeout,
     // The activity polls for the whole verification window itself; this only bounds a stuck attempt.
     startToCloseTimeout: Math.round((v.timeoutSeconds + 120) * 1000),
     heartbeatTimeout: '1m',
@@ -137,6 +146,18 @@ function lineageMarkdown(
   ].join('\n');
 }
 
+/** A request whose task queue had no worker for the whole start timeout: given up, so the service is free again. */
+function noWorker(err: unknown, taskQueue: string, timeoutMs: number): { type: string; message: string } | undefined {
+  const cause = (err as { cause?: unknown }).cause;
+  if (!(cause instanceof TimeoutFailure) || cause.timeoutType !== 'SCHEDULE_TO_START') return undefined;
+  return {
+    type: FailureType.NoWorker,
+    message:
+      `no worker polled task queue '${taskQueue}' for ${Math.round(timeoutMs / 1000)} s: the request was given up ` +
+      'and nothing was applied; the scoring service serves the next request',
+  };
+}
+
 /** Validators reject with a typed failure so `retrain rollback` and API callers can tell "nothing to restore" apart. */
 function noEarlierModel(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.NoEarlierModel, nonRetryable: true, message });
@@ -151,6 +172,7 @@ function failureOf(err: unknown): { type: string; message: string } {
 
 export async function scoringService(input: ScoringServiceInput): Promise<void> {
   const serviceKey = input.serviceKey;
+  const startTimeout = input.requestStartTimeoutMs ?? DEFAULT_REQUEST_START_TIMEOUT_MS;
   const state: ServiceState = input.state ?? { seq: 0, live: {}, lineage: [], withdrawn: [], processed: [] };
   const withdrawnRequests = new Set<string>();
   let pending = 0;
@@ -206,9 +228,9 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
     expectJobId: string | null,
     verification: VerificationPolicy,
   ): Promise<{ update: ServiceUpdate; verification: VerificationResult | null }> {
-    const update = await activitiesFor(taskQueue).applyModel(apply);
+    const update = await activitiesFor(taskQueue, startTimeout).applyModel(apply);
     if (!verification.enabled) return { update, verification: null };
-    const result = await verifyOptions(taskQueue, verification).verifyModel({
+    const result = await verifyOptions(taskQueue, verification, startTimeout).verifyModel({
       linkedServiceName: apply.linkedServiceName,
       expectJobId,
       verification,
@@ -301,9 +323,9 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
     };
     let update: ServiceUpdate | undefined;
     try {
-      update = await activitiesFor(req.requester.taskQueue).applyModel(apply);
+      update = await activitiesFor(req.requester.taskQueue, startTimeout).applyModel(apply);
     } catch (err) {
-      const f = failureOf(err);
+      const f = noWorker(err, req.requester.taskQueue, startTimeout) ?? failureOf(err);
       return finish({
         ...base,
         outcome: f.type === FailureType.ModelSuperseded ? 'Superseded' : 'Failed',
@@ -342,7 +364,7 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
       });
     }
     try {
-      const verification = await verifyOptions(req.requester.taskQueue, req.verification).verifyModel({
+      const verification = await verifyOptions(req.requester.taskQueue, req.verification, startTimeout).verifyModel({
         linkedServiceName: req.linkedServiceName,
         expectJobId: model.identity.jobId,
         verification: req.verification,
@@ -519,5 +541,10 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
     workflowInfo().continueAsNewSuggested || (limit !== undefined && workflowInfo().historyLength > limit);
   await condition(() => tooLong() && pending === 0);
   await condition(allHandlersFinished);
-  await continueAsNew<typeof scoringService>({ serviceKey, maxHistoryEvents: limit, state });
+  await continueAsNew<typeof scoringService>({
+    serviceKey,
+    maxHistoryEvents: limit,
+    requestStartTimeoutMs: input.requestStartTimeoutMs,
+    state,
+  });
 }

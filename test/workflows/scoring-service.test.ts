@@ -73,6 +73,7 @@ describe('scoring-service workflow: continue-as-new keeps the invariant', () => 
   const taskQueue = uniqueId('svc');
   const serviceKey = uniqueId('svc-key');
   const workflowId = scoringServiceWorkflowId(serviceKey);
+  const orphanedKey = uniqueId('svc-orphaned');
 
   beforeAll(async () => {
     installQuietRuntime();
@@ -87,10 +88,12 @@ describe('scoring-service workflow: continue-as-new keeps the invariant', () => 
   });
 
   afterAll(async () => {
-    await t.client.workflow
-      .getHandle(workflowId)
-      .terminate('test finished')
-      .catch(() => undefined);
+    for (const id of [workflowId, scoringServiceWorkflowId(orphanedKey)]) {
+      await t.client.workflow
+        .getHandle(id)
+        .terminate('test finished')
+        .catch(() => undefined);
+    }
     worker?.shutdown();
     await running;
     await t?.close();
@@ -98,11 +101,15 @@ describe('scoring-service workflow: continue-as-new keeps the invariant', () => 
 
   /** Request ids by model number, to send one again. */
   const ids: Record<number, string> = {};
-  const deploy = (n: number, requestId = uniqueId(`deploy-${n}`)): Promise<DeployOutcome> => {
+  const deploy = (
+    n: number,
+    requestId = uniqueId(`deploy-${n}`),
+    to = { serviceKey, taskQueue, requestStartTimeoutMs: undefined as number | undefined },
+  ): Promise<DeployOutcome> => {
     ids[n] ??= requestId;
     const request: DeployRequest = {
       requestId,
-      requester: { workflowId: `run-${n}`, runId: 'r', pipeline: 'p', activityName: 'update', taskQueue },
+      requester: { workflowId: `run-${n}`, runId: 'r', pipeline: 'p', activityName: 'update', taskQueue: to.taskQueue },
       linkedServiceName: 'Scoring',
       trainedModelName: 'M [trained model]',
       model: model(n),
@@ -113,7 +120,7 @@ describe('scoring-service workflow: continue-as-new keeps the invariant', () => 
     return t.client.workflow.executeUpdateWithStart(deployUpdate, {
       args: [request],
       updateId: request.requestId,
-      startWorkflowOperation: startOperation(serviceKey, taskQueue, MAX_HISTORY_EVENTS),
+      startWorkflowOperation: startOperation(to.serviceKey, taskQueue, MAX_HISTORY_EVENTS, to.requestStartTimeoutMs),
     });
   };
 
@@ -182,5 +189,29 @@ describe('scoring-service workflow: continue-as-new keeps the invariant', () => 
     });
     expect(rb.outcome).toBe('RolledBack');
     expect(world.live).toBe(`job${String(previous).padStart(3, '0')}`);
+  });
+
+  test('when a request comes from a task queue no worker polls, then it is given up after its start timeout and the next request deploys', async () => {
+    const started = Date.now();
+    const orphaned = await deploy(40, uniqueId('orphan'), {
+      serviceKey: orphanedKey,
+      taskQueue: uniqueId('retired-queue'),
+      requestStartTimeoutMs: 1500,
+    });
+    expect(orphaned.outcome).toBe('Failed');
+    expect(orphaned.error?.type).toBe('NoWorker');
+    expect(orphaned.message).toMatch(
+      /no worker polled task queue 'retired-queue-\w+' for 2 s: the request was given up/,
+    );
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(world.applied).not.toContain('job040');
+
+    const next = await deploy(41, uniqueId('next'), {
+      serviceKey: orphanedKey,
+      taskQueue,
+      requestStartTimeoutMs: 1500,
+    });
+    expect(next.outcome).toBe('Deployed');
+    expect(world.live).toBe('job041');
   });
 });
