@@ -4,9 +4,16 @@ import { noWorkerNote, taskQueuePollers, troubleNote, workflowTaskTrouble } from
 import { defaultPayloadConverter } from '@temporalio/common';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { PhaseAttr, PipelineAttr, TrainingJobIdAttr } from '../common/search-attributes';
-import type { ActivityRunRecord, ActivityRunStatus, RunStatus } from '../common/types';
+import type {
+  ActivityRunRecord,
+  ActivityRunStatus,
+  ApprovalStatus,
+  GateStatus,
+  RunStatus,
+  UpdateStatus,
+} from '../common/types';
 import { statusQuery } from '../workflows/queries';
-import { redact } from './redact';
+import { redact, stripUrlQueries } from './redact';
 
 /**
  * The ADF monitoring view of one run: a pipeline run and its activity runs (adf-pipeline-semantics §6.1). The
@@ -37,6 +44,12 @@ export interface PipelineRunView {
   warnings: string[];
   /** Where the activity records came from. */
   source: 'query' | 'history';
+  /** Each scoring-service update's state and outcome (Deployed, Superseded, RolledBack, …); null without the query. */
+  updates: Record<string, UpdateStatus> | null;
+  /** The quality gate's verdict with its numbers, when the pipeline has a gate and the query answered. */
+  gate: GateStatus | null;
+  /** Approval: waiting (with its deadline) or decided (by whom), when the pipeline requires it. */
+  approval: ApprovalStatus | null;
   activityRuns: ActivityRunView[];
 }
 
@@ -110,6 +123,10 @@ export async function loadPipelineRun(client: Client, workflowId: string): Promi
     message: status?.error ?? firstError(activityRuns),
     warnings,
     source,
+    // Not `redact`: it masks every `…key` field, and model identity keys are what these views are about.
+    updates: status?.updates ? stripUrlQueries(status.updates) : null,
+    gate: status?.gate ? stripUrlQueries(status.gate) : null,
+    approval: status?.approval ? stripUrlQueries(status.approval) : null,
     activityRuns: activityRuns.map((r) => redact(r) as ActivityRunView),
   };
 }

@@ -15,6 +15,7 @@ import { registerTriggersCommand } from './commands/triggers';
 import { registerRerunCommand } from './commands/rerun';
 import { registerValidateCommand } from './commands/validate';
 import { collectParam, runPipelineFromCli } from './pipeline-run';
+import { updateLine } from './deployment-view';
 import { followFromCli } from './follow-cli';
 import { startRetrain } from './run';
 
@@ -60,12 +61,7 @@ async function readInput(opts: RunOpts, log: (l: string) => void): Promise<Retra
 export function printResult(result: RetrainAndUpdateResult, out: (l: string) => void): void {
   out(`BES job:  ${result.jobId}`);
   out(`model:    ${result.model.url} (${result.model.contentLength} bytes, etag ${result.model.etag})`);
-  for (const u of result.updates) {
-    out(
-      `updated:  ${u.activityName} → ${u.linkedServiceName} (${u.kind}) '${u.trainedModelName}' now serves ${u.modelUrl}` +
-        (u.alreadyApplied ? ' (already applied)' : ''),
-    );
-  }
+  for (const u of result.updates) out(updateLine(u));
 }
 
 function commonOptions(cmd: Command): Command {

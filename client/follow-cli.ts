@@ -1,8 +1,10 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { RetrainAndUpdateResult } from '../common/types';
+import type { RetrainAndUpdateResult, RunStatus } from '../common/types';
+import { statusQuery } from '../workflows/queries';
 import type { CliIO } from './commands/common';
 import { temporalTarget } from './commands/common';
+import { approvalLine, outcomeLines } from './deployment-view';
 import type { StartedRun } from './run';
 import { followRun, outcomeWord, rootCause, TemporalUnreachableError } from './run';
 
@@ -17,6 +19,11 @@ export interface FollowCliOptions {
   /** Give up following after Temporal has been unreachable this long (default 10 min). */
   reconnectTimeoutSeconds?: number;
   print: (result: RetrainAndUpdateResult) => void;
+}
+
+/** The run's last status, for what its result does not carry; undefined when no worker answers in time. */
+function finalStatus(client: Client, handle: StartedRun): Promise<RunStatus | undefined> {
+  return client.connection.withDeadline(Date.now() + 5_000, () => handle.query(statusQuery)).catch(() => undefined);
 }
 
 /**
@@ -62,12 +69,18 @@ export async function followFromCli(
       address: temporalTarget().address,
     });
     opts.print(result);
+    const approval = (await finalStatus(client, handle))?.approval;
+    if (approval) io.out(`approval: ${approvalLine(approval, id)}`);
     io.out('run succeeded');
   } catch (e) {
     if (e instanceof TemporalUnreachableError) {
       io.err(`error: ${e.message}`);
       process.exitCode = EXIT_TEMPORAL_UNREACHABLE;
     } else if (e instanceof WorkflowFailedError) {
+      // Who decided on the model, and what each scoring service did before the run failed (RolledBack, …).
+      const status = await finalStatus(client, handle);
+      if (status?.approval) io.out(`approval: ${approvalLine(status.approval, id)}`);
+      for (const line of outcomeLines(status?.updates)) io.out(line);
       const cause = rootCause(e);
       io.err(`run ${outcomeWord(e)}: ${cause.type ? `${cause.type}: ` : ''}${cause.message}`);
       process.exitCode = interrupted ? EXIT_INTERRUPTED : 1;

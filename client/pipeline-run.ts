@@ -7,6 +7,7 @@ import { formatDiagnostic } from '../config/diagnostics';
 import { validateFolder } from '../config/factory';
 import type { CliIO } from './commands/common';
 import { CliError, withClient } from './commands/common';
+import { updateLine } from './deployment-view';
 import { followFromCli } from './follow-cli';
 import type { StartedRun } from './run';
 import { hasSearchAttributes, noteMissingSearchAttributes, startOrAttach } from './run';
@@ -140,12 +141,7 @@ export function printPipelineResult(result: RunPipelineResult, out: (l: string) 
     const o = r.output as { jobId?: string; update?: UpdateResult } | null;
     if (r.activityType === 'AzureMLBatchExecution' && o?.jobId) out(`BES job:  ${o.jobId}`);
     const u = o?.update;
-    if (u) {
-      out(
-        `updated:  ${u.activityName} → ${u.linkedServiceName} (${u.kind}) '${u.trainedModelName}' now serves ${u.modelUrl}` +
-          (u.alreadyApplied ? ' (already applied)' : ''),
-      );
-    }
+    if (u) out(updateLine(u));
   }
 }
 

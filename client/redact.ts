@@ -63,3 +63,19 @@ export function redact(value: unknown, depth = 0): unknown {
   }
   return value;
 }
+
+/**
+ * Every URL in a value without its query: SAS tokens live in the query, and none of the lifecycle views needs one.
+ * Keys are left alone (unlike `redact`, which masks any `…key` field, and so a model's identity `key`).
+ */
+export function stripUrlQueries<T>(value: T, depth = 0): T {
+  if (depth > 20) return value;
+  if (typeof value === 'string') return value.replace(/(https?:\/\/[^\s"'?#]+)[?#][^\s"']*/gi, '$1') as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => stripUrlQueries(v, depth + 1)) as T;
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, stripUrlQueries(v, depth + 1)]),
+    ) as T;
+  }
+  return value;
+}

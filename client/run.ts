@@ -5,6 +5,7 @@ import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES, PipelineAttr, ScoringServiceAttr } from '../common/search-attributes';
 import type { RetrainAndUpdateInput, RetrainAndUpdateResult, RunStatus } from '../common/types';
 import { statusQuery } from '../workflows/queries';
+import { approvalLine, gateLine } from './deployment-view';
 import { isConnectionError, noWorkerNote, taskQueuePollers, troubleNote, workflowTaskTrouble } from './run-health';
 
 export interface StartOptions {
@@ -121,7 +122,7 @@ function describeStatus(s: RunStatus): string {
   if (s.phase === 'Updating') {
     parts.push(
       Object.entries(s.updates)
-        .map(([name, u]) => `${name}: ${u.state}`)
+        .map(([name, u]) => `${name}: ${u.outcome ?? u.state}`)
         .join(', '),
     );
   }
@@ -245,6 +246,9 @@ export async function followRun(
           ? await opts.client.connection.withDeadline(Date.now() + 5_000, () => handle.query(statusQuery))
           : await handle.query(statusQuery);
         say('status', describeStatus(s));
+        // Own keys: the gate's numbers and what to type for approval are printed once, not on every status line.
+        if (s.gate) say('gate', gateLine(s.gate));
+        if (s.approval) say('approval', approvalLine(s.approval, handle.workflowId));
       } catch {
         // No worker has run the workflow yet, or it just closed: the next describe tells.
       }

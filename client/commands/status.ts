@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { PipelineRunView } from '../activity-runs';
 import { loadPipelineRun } from '../activity-runs';
+import { renderDeployment } from '../deployment-view';
 import type { CliIO } from './common';
 import { addExamples, formatDuration, formatTime, renderTable, truncate, withClient } from './common';
 
@@ -27,7 +28,7 @@ export function renderPipelineRun(run: PipelineRunView): string[] {
   for (const w of run.warnings ?? []) lines.push(`  warning:   ${w}`);
   lines.push('', 'Activity runs:');
   if (run.activityRuns.length === 0) {
-    lines.push('  (none yet)');
+    lines.push('  (none yet)', ...renderDeployment(run, run.workflowId));
     return lines;
   }
   const rows = run.activityRuns.map((a) => [
@@ -40,6 +41,7 @@ export function renderPipelineRun(run: PipelineRunView): string[] {
     a.error ? truncate(`${a.error.errorCode}: ${a.error.message}`, ERROR_WIDTH) : '-',
   ]);
   lines.push(...renderTable(['ACTIVITY', 'TYPE', 'STATUS', 'START (UTC)', 'DURATION', 'OUTPUT', 'ERROR'], rows));
+  lines.push(...renderDeployment(run, run.workflowId));
   return lines;
 }
 
@@ -47,7 +49,9 @@ export function registerStatusCommand(program: Command, io: CliIO): void {
   addExamples(
     program
       .command('status <workflowId>')
-      .description("show a run as ADF's monitoring view: the pipeline run and a table of its activity runs")
+      .description(
+        "show a run as ADF's monitoring view (pipeline run, activity runs), then its quality gate, approval and each update's outcome",
+      )
       .option('--json', 'print the pipeline run and activity runs as JSON (secrets masked)'),
     [
       'retrain status retrain-RetrainAndUpdate-20240101T023000Z',
