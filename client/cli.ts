@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import type { RetrainAndUpdateInput, RetrainAndUpdateResult } from '../common/types';
 import { loadPipeline } from '../config/pipeline';
+import { registerApprovalCommands } from './commands/approval';
 import { registerCancelCommand } from './commands/cancel';
 import type { CliIO } from './commands/common';
 import { connectClient, describeError } from './commands/common';
@@ -101,7 +102,8 @@ export function buildProgram(
     .addHelpText(
       'after',
       '\nExamples:\n  retrain dev\n  retrain run --config ./adf --pipeline RetrainAndUpdate\n  retrain list --status failed\n' +
-        '  retrain status <workflowId>\n  retrain schedule list\n  retrain triggers sync --config ./adf\n\n' +
+        '  retrain status <workflowId>\n  retrain approve <workflowId> --by alice --reason "AUC up"\n' +
+        '  retrain schedule list\n  retrain triggers sync --config ./adf\n\n' +
         'Temporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a profile ' +
         '(TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE).',
     );
@@ -173,6 +175,7 @@ export function buildProgram(
   registerDevCommand(program, io);
   registerValidateCommand(program, io);
   registerRerunCommand(program, io);
+  registerApprovalCommands(program, io);
 
   return program;
 }
