@@ -10,6 +10,7 @@ import { connectClient, describeError } from './commands/common';
 import { registerDevCommand } from './commands/dev';
 import { registerEmulatorCommand } from './commands/emulator';
 import { registerListCommand } from './commands/list';
+import { registerModelsCommand } from './commands/models';
 import { registerScheduleCommand } from './commands/schedule';
 import { registerStatusCommand } from './commands/status';
 import { registerTriggersCommand } from './commands/triggers';
@@ -103,6 +104,7 @@ export function buildProgram(
       'after',
       '\nExamples:\n  retrain dev\n  retrain run --config ./adf --pipeline RetrainAndUpdate\n  retrain list --status failed\n' +
         '  retrain status <workflowId>\n  retrain approve <workflowId> --by alice --reason "AUC up"\n' +
+        '  retrain models updatableScoringEndpoint2 --config ./adf\n' +
         '  retrain schedule list\n  retrain triggers sync --config ./adf\n\n' +
         'Temporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a profile ' +
         '(TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE).',
@@ -176,6 +178,7 @@ export function buildProgram(
   registerValidateCommand(program, io);
   registerRerunCommand(program, io);
   registerApprovalCommands(program, io);
+  registerModelsCommand(program, io);
 
   return program;
 }
