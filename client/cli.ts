@@ -11,6 +11,7 @@ import { registerDevCommand } from './commands/dev';
 import { registerEmulatorCommand } from './commands/emulator';
 import { registerListCommand } from './commands/list';
 import { registerModelsCommand } from './commands/models';
+import { registerRollbackCommand } from './commands/rollback';
 import { registerScheduleCommand } from './commands/schedule';
 import { registerStatusCommand } from './commands/status';
 import { registerTriggersCommand } from './commands/triggers';
@@ -105,6 +106,7 @@ export function buildProgram(
       '\nExamples:\n  retrain dev\n  retrain run --config ./adf --pipeline RetrainAndUpdate\n  retrain list --status failed\n' +
         '  retrain status <workflowId>\n  retrain approve <workflowId> --by alice --reason "AUC up"\n' +
         '  retrain models updatableScoringEndpoint2 --config ./adf\n' +
+        '  retrain rollback updatableScoringEndpoint2 --config ./adf --reason "worse in production"\n' +
         '  retrain schedule list\n  retrain triggers sync --config ./adf\n\n' +
         'Temporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, or a profile ' +
         '(TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE).',
@@ -179,6 +181,7 @@ export function buildProgram(
   registerRerunCommand(program, io);
   registerApprovalCommands(program, io);
   registerModelsCommand(program, io);
+  registerRollbackCommand(program, io);
 
   return program;
 }
