@@ -19,6 +19,8 @@ import { startEmulator } from '../../emulator';
 import type { AdfLinkedServiceJson, EmulatorHandle, EmulatorInspection, EmulatorOptions } from '../../emulator';
 import { Prng } from '../../emulator/random';
 import type { RetrainAndUpdateInput, RetrainAndUpdateResult } from '../../common/types';
+import type { ServiceRef } from '../lifecycle/world';
+import { liveJob, scoredBy } from '../lifecycle/world';
 import { ROOT } from './processes';
 
 export { Prng };
@@ -63,15 +65,28 @@ export const fastRetryBundle = (): Promise<string> =>
 // Emulator with lanes
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * One scoring service of a lane, as test/lifecycle/world.ts knows a service (its target in the emulator's inspection,
+ * its RRS execute URL and key for a user's scoring call), plus `path`, the URL path of its update requests.
+ */
+export interface LaneService extends ServiceRef {
+  path: string;
+}
+
 /** A pair of scoring services (a classic endpoint and an ARM web service) that only one run at a time updates. */
 export interface Lane {
   index: number;
   /** The lane's own training linked service: the shared training service, with a lane marker in the URL query. */
   training: string;
-  /** `target` is the emulator's name of the service (inspection), `path` the URL path of its update requests. */
-  classic: { linkedService: string; target: string; path: string };
-  arm: { linkedService: string; target: string; path: string };
+  classic: LaneService;
+  arm: LaneService;
 }
+
+/**
+ * Marks the tests' own scoring calls (the verdicts') in the request log: the runtime ignores unknown query
+ * parameters, and the request checks (Retry-After, fault counts) are about the product's requests only.
+ */
+export const VERDICT_MARKER = 'verdict=1';
 
 export interface DurabilityEnv {
   emu: EmulatorHandle;
@@ -144,9 +159,19 @@ async function createLane(emu: EmulatorHandle, index: number): Promise<{ lane: L
     if (s.status !== 'InProgress' && s.status !== 'Provisioning') break;
     await sleep(100);
   }
+  // The lane's own runtime (RRS, which verification calls) and key: the service's swagger location names its
+  // runtime, and listKeys gives the key, as a user setting up the linked service would find them.
+  const swagger = (await armCall(emu, 'GET', armUrl)).json.properties as { swaggerLocation: string };
+  const runtime = swagger.swaggerLocation.replace(/\/swagger\.json$/, '');
+  const keysUrl = armUrl.replace(/\?/, '/listKeys?');
+  const armKeys = (await armCall(emu, 'GET', keysUrl)).json as unknown as { primary: string };
   const armLs = structuredClone(emu.linkedServices.updatableScoringEndpoint2);
   armLs.name = `armLane${index}`;
-  armLs.properties.typeProperties.updateResourceEndpoint = armUrl;
+  Object.assign(armLs.properties.typeProperties, {
+    mlEndpoint: `${runtime}/jobs?api-version=2.0`,
+    apiKey: { type: 'SecureString', value: armKeys.primary },
+    updateResourceEndpoint: armUrl,
+  });
   // Entra accepts the tenant's domain or GUID: alternating them gives lanes 0 and 1 distinct token request paths.
   armLs.properties.typeProperties.tenant = index % 2 === 0 ? emu.identity.tenant : emu.ids.tenantId;
 
@@ -164,8 +189,16 @@ async function createLane(emu: EmulatorHandle, index: number): Promise<{ lane: L
         linkedService: classicLs.name,
         target: `${emu.ids.workspaceId}/${emu.ids.classicWebServiceId}/${endpoint}`,
         path: new URL(mgmt).pathname,
+        scoreUrl: `${ep.ApiLocation}/execute?api-version=2.0&details=true&${VERDICT_MARKER}`,
+        apiKey: ep.PrimaryKey,
       },
-      arm: { linkedService: armLs.name, target: new URL(armUrl).pathname, path: new URL(armUrl).pathname },
+      arm: {
+        linkedService: armLs.name,
+        target: new URL(armUrl).pathname,
+        path: new URL(armUrl).pathname,
+        scoreUrl: `${runtime}/execute?api-version=2.0&details=true&${VERDICT_MARKER}`,
+        apiKey: armKeys.primary,
+      },
     },
     files: [classicLs, armLs, trainingLs],
   };
@@ -250,7 +283,19 @@ export interface RunRecord {
   result?: RetrainAndUpdateResult;
   error?: string;
   durationMs?: number;
+  /** What the lane's services served right after the run ended (observeServing), before any later run started. */
+  served?: LaneServing;
 }
+
+/** What a scoring service serves, by the world: the emulator's live model and the model a scoring call named. */
+export interface Served {
+  live: string | null;
+  /** The `Model` column of a user's scoring call; null when no call succeeded (then `error` says why). */
+  scored: string | null;
+  error?: string;
+}
+
+export type LaneServing = Record<'arm' | 'classic', Served>;
 
 export function runInput(env: DurabilityEnv, lane: Lane, runId: string, pollSeconds = 0.2): RetrainAndUpdateInput {
   const storage = 'StorageLinkedService';
@@ -408,14 +453,57 @@ export interface Verdict {
   refusedStarts: number;
   /** Update requests that found their model already in place and changed nothing. */
   repeatedUpdates: number;
-  /** Update results that reported the change as already applied (a retried update that sent no PATCH). */
+  /** Updates a run reported `AlreadyLive`: its scoring service's workflow found the model live already. */
   alreadyApplied: number;
 }
+
+/** A run's own BES jobs: every output of a run's job is under `runs/<workflow id>/` (the eval output at least). */
+export function jobsOfRun(inspection: EmulatorInspection, run: RunRecord, container: string) {
+  const dir = `runs/${run.workflowId}/`;
+  return inspection.jobs.filter((j) =>
+    Object.values(j.outputs).some(
+      (o) => o.container === container && (o.blobName === run.modelBlob || o.blobName.startsWith(dir)),
+    ),
+  );
+}
+
+/**
+ * Which model a service serves, asked of the world: a user's scoring call (RRS execute, marked as the tests' own),
+ * then the emulator's live model. Calls are retried through injected faults and emulator restarts for up to
+ * `timeoutMs`; after that the last error is the answer.
+ */
+export async function servedBy(env: DurabilityEnv, s: ServiceRef, timeoutMs = 60_000): Promise<Served> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    let error: string;
+    try {
+      const answer = scoredBy(env.emu, s);
+      const late = sleep(15_000, 'no answer within 15 s', { ref: false });
+      const scored = await Promise.race([answer, late.then((m) => Promise.reject(new Error(m)))]);
+      return { live: liveJob(env.emu, s), scored };
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    if (Date.now() > end) return { live: liveJob(env.emu, s), scored: null, error };
+    await sleep(500);
+  }
+}
+
+/** What both services of a lane serve now. */
+export async function observeServing(env: DurabilityEnv, lane: Lane): Promise<LaneServing> {
+  return { arm: await servedBy(env, lane.arm), classic: await servedBy(env, lane.classic) };
+}
+
+/** Outcomes a run that completed may report for an update: its model went live, or was found live (a retry). */
+const LIVE_OUTCOMES: readonly (string | undefined)[] = ['Deployed', 'AlreadyLive'];
 
 /**
  * For every run: it completed; exactly one of its BES jobs was started, exactly once, and it is the run's job; its
  * other jobs (orphans of a lost submit response) never started; each of its two scoring services changed to its
- * model exactly once. Runs in one lane run one after another, so the lane's services end on the last run's model.
+ * model exactly once; and right after it ended, both services served its model, by the emulator's live model and by
+ * a scoring call (`run.served`). On every service no run's model was applied after a later run's (runs in a lane go
+ * one after another, so a later run's model is the newer one), and at the end each lane's services serve its last
+ * run's model.
  */
 export function judgeRuns(inspection: EmulatorInspection, runs: RunRecord[], container: string): Verdict {
   const problems: string[] = [];
@@ -423,19 +511,19 @@ export function judgeRuns(inspection: EmulatorInspection, runs: RunRecord[], con
   let orphanJobs = 0;
   let refusedStarts = 0;
   let alreadyApplied = 0;
+  const jobOf = new Map<RunRecord, string>();
   for (const run of runs) {
     const tag = `${run.workflowId} (lane ${run.lane.index})`;
+    const jobs = jobsOfRun(inspection, run, container);
+    // A job starts at most once (NotStarted → Running); the emulator's `started` counts start requests, refused
+    // ones included (a start retried after its response was lost finds the job running).
+    const started = jobs.filter((j) => j.startedAt !== null);
+    if (started.length === 1) jobOf.set(run, started[0].jobId);
     if (run.outcome !== 'completed') {
       problems.push(`${tag}: ${run.outcome}: ${run.error}`);
       continue;
     }
     const jobId = run.result!.jobId;
-    const jobs = inspection.jobs.filter((j) =>
-      Object.values(j.outputs).some((o) => o.container === container && o.blobName === run.modelBlob),
-    );
-    // A job starts at most once (NotStarted → Running); the emulator's `started` counts start requests, refused
-    // ones included (a start retried after its response was lost finds the job running).
-    const started = jobs.filter((j) => j.startedAt !== null);
     if (started.length !== 1 || started[0].jobId !== jobId) {
       problems.push(`${tag}: started jobs ${JSON.stringify(started.map((j) => j.jobId))}, result job ${jobId}`);
     }
@@ -445,8 +533,27 @@ export function judgeRuns(inspection: EmulatorInspection, runs: RunRecord[], con
       const n = effective.get(`${t}|${jobId}`) ?? 0;
       if (n !== 1) problems.push(`${tag}: ${n} effective updates of ${t}`);
     }
+    // The run's claim, checked against the world below.
+    const claimed = run.result!.updates.map((u) => u.outcome);
+    if (!claimed.every((o) => LIVE_OUTCOMES.includes(o))) {
+      problems.push(`${tag}: reported update outcomes ${JSON.stringify(claimed)}`);
+    }
     alreadyApplied += run.result!.updates.filter((u) => u.alreadyApplied).length;
+    if (!run.served) {
+      problems.push(`${tag}: what its services served after it ended was never observed`);
+    } else {
+      for (const kind of ['arm', 'classic'] as const) {
+        const s = run.served[kind];
+        if (s.live !== jobId || s.scored !== jobId) {
+          problems.push(
+            `${tag}: right after the run, ${run.lane[kind].target} had live model ${s.live} and a scoring call ` +
+              `answered ${s.scored ?? `nothing (${s.error})`}, not ${jobId}`,
+          );
+        }
+      }
+    }
   }
+  problems.push(...judgeUpdateOrder(inspection, runs, jobOf));
   const byLane = new Map<number, RunRecord>();
   for (const run of runs) byLane.set(run.lane.index, run);
   for (const [, run] of byLane) {
@@ -460,6 +567,60 @@ export function judgeRuns(inspection: EmulatorInspection, runs: RunRecord[], con
   let repeatedUpdates = 0;
   for (const n of repeated.values()) repeatedUpdates += n;
   return { problems, orphanJobs, refusedStarts, repeatedUpdates, alreadyApplied };
+}
+
+/**
+ * No older model re-applied after a newer one: on each lane service, the update log (every update the emulator
+ * received, in order) names the models of the lane's runs in the order the runs ran. `runs` is in start order, and
+ * a lane's runs go one after another.
+ */
+function judgeUpdateOrder(inspection: EmulatorInspection, runs: RunRecord[], jobOf: Map<RunRecord, string>): string[] {
+  const problems: string[] = [];
+  const lanes = new Map<number, RunRecord[]>();
+  for (const run of runs) lanes.set(run.lane.index, [...(lanes.get(run.lane.index) ?? []), run]);
+  for (const laneRuns of lanes.values()) {
+    const order = new Map<string, number>();
+    laneRuns.forEach((r, i) => jobOf.has(r) && order.set(jobOf.get(r)!, i));
+    const lane = laneRuns[0].lane;
+    for (const t of [lane.arm.target, lane.classic.target]) {
+      let newest: { i: number; job: string } | null = null;
+      for (const u of inspection.updates.filter((x) => x.target === t)) {
+        const i = u.modelJobId === null ? undefined : order.get(u.modelJobId);
+        if (i === undefined) continue;
+        if (newest && i < newest.i) {
+          problems.push(
+            `lane ${lane.index}: ${t} got the model of ${laneRuns[i].workflowId} (${u.modelJobId}) at ${u.at}, ` +
+              `after the newer model of ${laneRuns[newest.i].workflowId} (${newest.job})`,
+          );
+        } else newest = { i, job: u.modelJobId! };
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * The world at the end of a campaign, by scoring calls: each lane's services answer with the last run's model (the
+ * emulator's live model is judged by judgeRuns from the same inspection).
+ */
+export async function judgeFinalServing(env: DurabilityEnv, runs: RunRecord[]): Promise<string[]> {
+  const last = new Map<number, RunRecord>();
+  for (const run of runs) last.set(run.lane.index, run);
+  const problems: string[] = [];
+  for (const run of last.values()) {
+    if (run.outcome !== 'completed') continue;
+    const now = await observeServing(env, run.lane);
+    for (const kind of ['arm', 'classic'] as const) {
+      const s = now[kind];
+      if (s.scored !== run.result!.jobId || s.live !== run.result!.jobId) {
+        problems.push(
+          `lane ${run.lane.index}: at the end ${run.lane[kind].target} has live model ${s.live} and a scoring call ` +
+            `answered ${s.scored ?? `nothing (${s.error})`}, not the last run's ${run.result!.jobId}`,
+        );
+      }
+    }
+  }
+  return problems;
 }
 
 export function outcomes(runs: RunRecord[]): Record<string, number> {
