@@ -230,10 +230,12 @@ export function createStorageAccess(ls: StorageLinkedService): StorageAccess {
       }
     },
     async pin(sourcePath, etag, targetPath, metadata, abortSignal) {
-      const existing = await facts(targetPath, abortSignal).catch((e: unknown) => {
-        if ((e as { type?: string }).type === FailureType.TrainedModelNotFound) return null;
-        throw e;
-      });
+      const target = () =>
+        facts(targetPath, abortSignal).catch((e: unknown) => {
+          if ((e as { type?: string }).type === FailureType.TrainedModelNotFound) return null;
+          throw e;
+        });
+      const existing = await target();
       if (existing && existing.metadata?.sourceetag === metadataValue(etag)) {
         return { pinned: true, etag: existing.etag, reused: true };
       }
@@ -244,13 +246,21 @@ export function createStorageAccess(ls: StorageLinkedService): StorageAccess {
           .syncCopyFromURL(source, {
             abortSignal,
             sourceConditions: { ifMatch: etag },
+            // Two updates of one run can reach the same model by two routes (a storage path and a BES output) and
+            // pin it at once: only one copy may be written, or the other's recorded ETag would be wrong.
+            conditions: existing ? { ifMatch: existing.etag } : { ifNoneMatch: '*' },
             metadata: { ...metadata, sourceetag: metadataValue(etag) },
           });
         return { pinned: true, etag: r.etag ?? '', reused: false };
       } catch (e) {
-        if (isRestError(e) && (e.statusCode === 412 || e.code === 'SourceConditionNotMet')) {
-          const now = await facts(sourcePath, abortSignal).catch(() => null);
-          return { pinned: false, currentEtag: now?.etag ?? null };
+        if (isRestError(e) && (e.statusCode === 412 || e.statusCode === 409)) {
+          // Lost the race to a concurrent pin of the same version: use its copy.
+          const now = await target();
+          if (now && now.metadata?.sourceetag === metadataValue(etag)) {
+            return { pinned: true, etag: now.etag, reused: true };
+          }
+          const src = await facts(sourcePath, abortSignal).catch(() => null);
+          if (src?.etag !== etag) return { pinned: false, currentEtag: src?.etag ?? null };
         }
         throw blobError(e, ls.name, targetPath);
       }

@@ -121,6 +121,27 @@ describe('model lifecycle on the emulator', () => {
     }
   });
 
+  test('when one run reaches its model by a storage path and by the BES output at once, then both services serve it, run after run', async () => {
+    const model = modelPath('two-routes');
+    for (let n = 0; n < 3; n++) {
+      const i = env.input({ deployment: { verification: VERIFY } });
+      i.training.webServiceOutputs!.output1.filePath = model;
+      i.updates[0].trainedModelFilePath = model;
+      // updates[1] takes the model from the BES job's output: the same blob, reached another way.
+      expect(i.updates[1].trainedModelFilePath).toBeUndefined();
+      const before = startedJobs(env.emu);
+      const logs = { arm: updateLog(env.emu, arm).length, classic: updateLog(env.emu, classic).length };
+      const { result } = await run(i);
+      const [job] = jobsSince(before);
+      await expectServing(arm, job);
+      await expectServing(classic, job);
+      expect(updateLog(env.emu, arm).slice(logs.arm)).toEqual([job]);
+      expect(updateLog(env.emu, classic).slice(logs.classic)).toEqual([job]);
+      // And the run says so (before the fix, one service kept the old model while the run reported Superseded).
+      expect(result.updates.map((u) => u.outcome)).toEqual(['Deployed', 'Deployed']);
+    }
+  });
+
   test('when a third and a fourth run follow, then each one’s model is live after it, and each was sent once', async () => {
     const model = modelPath('fixed4');
     for (let n = 0; n < 2; n++) {
