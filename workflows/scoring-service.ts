@@ -388,13 +388,15 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
       // The failed model was live (unverified) for a moment: lineage keeps it, and it is never applied again.
       const failed = entry(null, `verification failed: ${f.message}`);
       withdraw(model.identity.key);
-      const previous = live && live.identity.key !== model.identity.key ? live : undefined;
+      // The newest earlier model that is not withdrawn: normally the one live before; never a model that itself
+      // failed verification (a first deployment that failed stays live, withdrawn, until a good one replaces it).
+      const previous = rollbackTarget(name);
       if (!previous) {
         return finish({
           ...base,
           live: failed,
           outcome: 'Failed',
-          message: `${f.message}; no earlier model is recorded for this service, so none could be restored`,
+          message: `${f.message}; no earlier good model is recorded for this service, so none could be restored`,
           update,
           error: f,
         });

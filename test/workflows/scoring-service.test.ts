@@ -20,7 +20,7 @@ import { connectTemporal, installQuietRuntime, uniqueId, workflowBundle } from '
 const MAX_HISTORY_EVENTS = 120;
 
 /** The fake service: the job of the model it serves, and every apply in order. */
-const world = { live: null as string | null, applied: [] as string[] };
+const world = { live: null as string | null, applied: [] as string[], broken: new Set<string>() };
 const jobOf = (input: ApplyModelInput) =>
   input.location.kind === 'storage' ? input.location.filePath.split('/')[1] : String(input.location.jobId);
 
@@ -36,6 +36,13 @@ const activities = {
     };
   },
   async verifyModel(input: { expectJobId: string | null }) {
+    if (world.live && world.broken.has(world.live)) {
+      throw ApplicationFailure.create({
+        type: FailureType.VerificationFailed,
+        nonRetryable: true,
+        message: `scoring answered 500 with ${world.live} live`,
+      });
+    }
     if (world.live !== input.expectJobId) {
       throw ApplicationFailure.create({
         type: FailureType.VerificationFailed,
@@ -74,6 +81,7 @@ describe('scoring-service workflow: continue-as-new keeps the invariant', () => 
   const serviceKey = uniqueId('svc-key');
   const workflowId = scoringServiceWorkflowId(serviceKey);
   const orphanedKey = uniqueId('svc-orphaned');
+  const freshKey = uniqueId('svc-fresh');
 
   beforeAll(async () => {
     installQuietRuntime();
@@ -88,7 +96,7 @@ describe('scoring-service workflow: continue-as-new keeps the invariant', () => 
   });
 
   afterAll(async () => {
-    for (const id of [workflowId, scoringServiceWorkflowId(orphanedKey)]) {
+    for (const id of [workflowId, scoringServiceWorkflowId(orphanedKey), scoringServiceWorkflowId(freshKey)]) {
       await t.client.workflow
         .getHandle(id)
         .terminate('test finished')
@@ -213,5 +221,23 @@ describe('scoring-service workflow: continue-as-new keeps the invariant', () => 
     });
     expect(next.outcome).toBe('Deployed');
     expect(world.live).toBe('job041');
+  });
+
+  test('when the first models on a service fail verification, then none of them is restored later; a good one is, after it', async () => {
+    const to = { serviceKey: freshKey, taskQueue, requestStartTimeoutMs: undefined };
+    world.broken = new Set(['job050', 'job051', 'job053']);
+    const applied = world.applied.length;
+    const first = await deploy(50, uniqueId('b'), to);
+    expect(first.outcome).toBe('Failed');
+    expect(first.message).toMatch(/no earlier good model is recorded/);
+    const second = await deploy(51, uniqueId('b'), to);
+    expect(second.outcome).toBe('Failed');
+    // The broken first model was not put back.
+    expect(world.applied.slice(applied)).toEqual(['job050', 'job051']);
+    expect((await deploy(52, uniqueId('g'), to)).outcome).toBe('Deployed');
+    const fourth = await deploy(53, uniqueId('b'), to);
+    expect(fourth.outcome).toBe('RolledBack');
+    expect(world.applied.slice(applied)).toEqual(['job050', 'job051', 'job052', 'job053', 'job052']);
+    expect(world.live).toBe('job052');
   });
 });
