@@ -12,10 +12,13 @@ import type { DurabilityEnv, RunRecord, SecretScan, Verdict } from './harness';
 import {
   OUTPUT_DIR,
   Prng,
+  VERDICT_MARKER,
   cappedBundle,
   fastRetryBundle,
   faultCounts,
+  judgeFinalServing,
   judgeRuns,
+  observeServing,
   outcomes,
   productBundle,
   scanForSecrets,
@@ -81,8 +84,15 @@ export const KILL_POINTS: Record<string, ((r: Req, ins: EmulatorInspection) => b
   /** The ARM PATCH was accepted; its long-running operation is in progress. */
   'mid-arm-operation': (r) => r.route === 'arm.patch' && r.status >= 200 && r.status < 300,
   'arm-operation-poll': (r) => r.route === 'arm.operation' && r.status >= 200 && r.status < 300,
+  /** A verification scoring call (the product's, not the verdicts') was answered: the model is being confirmed. */
+  'mid-verify': (r) => isProductScoring(r) && r.status === 200,
   'random-time': 'time',
 };
+
+/** A scoring call the product made (verification), not one of the tests' own verdict calls. */
+export function isProductScoring(r: Req): boolean {
+  return r.route === 'rrs.execute' && !r.path.includes(VERDICT_MARKER);
+}
 
 export interface CrashCampaign {
   section: string;
@@ -136,6 +146,8 @@ async function driveLanes(
           await run.handle!.terminate('durability test: hung').catch(() => undefined);
           return;
         }
+        // Which model the lane's services serve now, before the lane's next run: judged by judgeRuns.
+        run.served = await observeServing(env, lane);
       }
     }),
   );
@@ -198,6 +210,7 @@ export async function runCrashCampaign(client: Client, env: DurabilityEnv, c: Cr
 
   const inspection = env.emu.inspect();
   const verdict = judgeRuns(inspection, runs, env.container);
+  verdict.problems.push(...(await judgeFinalServing(env, runs)));
   const secrets = await scanCampaign(env, runs, c.section, worker);
   const summary = {
     runs: runs.length,
@@ -243,11 +256,17 @@ function scanCounts(s: SecretScan): { histories: number; bytes: number; leaks: n
   return { histories: s.historiesScanned, bytes: s.bytesScanned, leaks: s.leaks.length };
 }
 
-/** The exactly-once verdicts, as figures for the summary line. */
-function exactlyOnce(v: Verdict): { startedJobsPerRun: 1 | 'VIOLATED'; effectiveUpdatesPerService: 1 | 'VIOLATED' } {
+/** The exactly-once and live-model verdicts, as figures for the summary line. */
+function exactlyOnce(v: Verdict): {
+  startedJobsPerRun: 1 | 'VIOLATED';
+  effectiveUpdatesPerService: 1 | 'VIOLATED';
+  newestModelLiveAfterEveryRun: 'yes' | 'VIOLATED';
+} {
+  const live = /right after the run|at the end|serves|after the newer model/;
   return {
     startedJobsPerRun: v.problems.some((p) => p.includes('started jobs')) ? 'VIOLATED' : 1,
     effectiveUpdatesPerService: v.problems.some((p) => p.includes('effective updates')) ? 'VIOLATED' : 1,
+    newestModelLiveAfterEveryRun: v.problems.some((p) => live.test(p)) ? 'VIOLATED' : 'yes',
   };
 }
 
@@ -256,7 +275,7 @@ function verdictCounts(v: Verdict) {
     orphanNotStartedJobs: v.orphanJobs,
     startsRetriedOnRunningJob: v.refusedStarts,
     repeatedUpdateRequests: v.repeatedUpdates,
-    updatesFoundAlreadyApplied: v.alreadyApplied,
+    updatesFoundAlreadyLive: v.alreadyApplied,
   };
 }
 
@@ -375,8 +394,10 @@ export async function runFaultCampaign(
   }
   const elapsedMs = Date.now() - t0;
   const inspection = env.emu.inspect();
-  const requests = inspection.requests.slice(from);
+  // The product's requests: the verdicts' own scoring calls are the tests', not the product's retries.
+  const requests = inspection.requests.slice(from).filter((r) => !r.path.includes(VERDICT_MARKER));
   const verdict = judgeRuns(inspection, runs, env.container);
+  verdict.problems.push(...(await judgeFinalServing(env, runs)));
   const retryAfter = checkRetryAfter(requests, { '429': RETRY_AFTER_S });
   // The request log next to the worker's, to see what happened when a check fails.
   writeFileSync(
@@ -401,6 +422,7 @@ export async function runFaultCampaign(
     retriesEarlierThanRetryAfter: retryAfter.early.length,
     minRetryAfterMarginMs: retryAfter.minMarginMs,
     outcomes: outcomes(runs),
+    ...exactlyOnce(verdict),
     ...verdictCounts(verdict),
     elapsedMs,
     secretsScan: scanCounts(secrets),
@@ -414,8 +436,18 @@ export async function runFaultCampaign(
 // Outages: the Temporal server killed -9 and restarted on its SQLite file, or the emulator restarted on its state
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Where an outage starts: while a job trains, mid ARM operation, right after a submit, or at a random time. */
-const OUTAGE_POINTS = ['mid-poll', 'mid-arm-operation', 'after-submit', 'after-classic-patch', 'random-time'];
+/**
+ * Where an outage starts: while a job trains, mid ARM operation, right after a submit or a classic PATCH, while a
+ * new model is verified by scoring, or at a random time.
+ */
+const OUTAGE_POINTS = [
+  'mid-poll',
+  'mid-arm-operation',
+  'after-submit',
+  'after-classic-patch',
+  'mid-verify',
+  'random-time',
+];
 
 export interface Outages {
   /** Takes the service down (kill -9 / close). */
@@ -489,6 +521,7 @@ export async function runOutageCampaign(
 
   const inspection = env.emu.inspect();
   const verdict = judgeRuns(inspection, runs, env.container);
+  verdict.problems.push(...(await judgeFinalServing(env, runs)));
   if (!workerSurvived) verdict.problems.push('the worker process did not survive the outages on its own');
   const secrets = await scanCampaign(env, runs, c.section, worker);
   const summary = {

@@ -1,7 +1,8 @@
 /**
  * Emulator restart: the ML Studio emulator (BES, classic, ARM, Entra) is stopped mid-run and started again on the
  * same port with the same state dir, as `--state` does: jobs in flight keep their ids and keep running, and the
- * written linked services stay valid. Every run completes with its one job and one effective update per service.
+ * written linked services stay valid. Every run completes with its one job and one effective update per service, and
+ * its model is live after it (the emulator's live model and a scoring call).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -33,7 +34,7 @@ describe('emulator restart', () => {
     await rm(stateDir, { recursive: true, force: true });
   });
 
-  test('when the emulator restarts with its state mid-run, then jobs in flight survive and every run completes exactly once', async () => {
+  test('when the emulator restarts with its state mid-run, then jobs in flight survive and every run completes exactly once, its model live after it', async () => {
     const r = await runOutageCampaign(
       t.client,
       env,

@@ -3,7 +3,8 @@
  * 500, connection resets (before and after handling), latency, and 429 from the token endpoint. The product's
  * retry policies apply, with the pause between attempts capped at 5 s (./fast-retries.ts; the soak runs the
  * product's 1 min). Every run must complete with one started job and one effective update per
- * service, and the request log must show no retry earlier than Retry-After. The soak runs more of them.
+ * service, its model live after it (emulator and scoring call), and the request log must show no retry earlier than
+ * Retry-After. The soak runs more of them.
  */
 import type { TemporalTestContext } from '../helpers/temporal';
 import { connectTemporal } from '../helpers/temporal';
@@ -29,7 +30,7 @@ describe('faults', () => {
     await t?.close();
   });
 
-  test('when 20 % of requests on every route fail in mixed ways, then every run completes, exactly once, and no retry comes before Retry-After', async () => {
+  test('when 20 % of requests on every route fail in mixed ways, then every run completes, exactly once, its model live after it, and no retry comes before Retry-After', async () => {
     const r = await runFaultCampaign(t.client, env, {
       section: 'faults',
       lanes: 2,

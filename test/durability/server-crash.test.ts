@@ -1,7 +1,8 @@
 /**
  * Temporal server crash: a second dev server, persisted in a SQLite file, is killed -9 mid-run (while jobs train,
  * mid ARM operation, right after a submit...) and restarted on the same port and file. The worker process must ride
- * through on its own; every run completes with one started job and one effective update per service.
+ * through on its own; every run completes with one started job and one effective update per service, and its model
+ * is live after it (the emulator's live model and a scoring call).
  */
 import { Client, Connection } from '@temporalio/client';
 import { runOutageCampaign } from './campaigns';
@@ -29,7 +30,7 @@ describe('Temporal server crash', () => {
     await server?.stop();
   });
 
-  test('when the dev server is killed -9 and restarted on its database file mid-run, then every run completes exactly once', async () => {
+  test('when the dev server is killed -9 and restarted on its database file mid-run, then every run completes exactly once and its model is live after it', async () => {
     const client = new Client({ connection });
     const r = await runOutageCampaign(
       client,

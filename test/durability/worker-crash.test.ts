@@ -1,7 +1,9 @@
 /**
  * Worker crash (fast part): the worker is a real child process, killed with SIGKILL at points chosen by watching
- * the emulator (right after a submit, mid-poll, after locate, mid ARM operation, after a classic PATCH...) and
- * restarted. Every verdict comes from the emulator's inspection. The soak runs the same campaign bigger.
+ * the emulator (right after a submit, mid-poll, after locate, mid ARM operation, after a classic PATCH, mid
+ * verification...) and restarted. Every verdict comes from the world: the emulator's inspection (jobs, update log,
+ * live model) and scoring calls after every run. The soak runs the same campaign bigger. The lifecycle steps (gate,
+ * approval, verification, rollback) each get an aimed kill in ./worker-crash-lifecycle.test.ts.
  */
 import type { TemporalTestContext } from '../helpers/temporal';
 import { connectTemporal } from '../helpers/temporal';
@@ -25,7 +27,7 @@ describe('worker crash', () => {
     await t?.close();
   });
 
-  test('when the worker process is killed -9 at random points and restarted, then 20 runs complete with one started job and one effective update per service each', async () => {
+  test('when the worker process is killed -9 at random points (verification included) and restarted, then 20 runs complete with one started job and one effective update per service each, and each run’s model is live after it', async () => {
     const r = await runCrashCampaign(t.client, env, {
       section: 'worker-crash',
       lanes: 4,
