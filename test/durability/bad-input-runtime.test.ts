@@ -4,15 +4,18 @@
  * there, an endpoint that does not exist. `test/durability/bad-input-offline.test.ts` covers everything knowable
  * before running. Here each run must fail at once (the first attempt's failure is final: no retry can fix it), with a
  * message naming the linked service and the field to fix, without a crash of the worker, without training when the
- * fault is in training, and without changing any scoring service.
+ * fault is in training, and without changing any scoring service. A fault in an update shows in the scoring
+ * service's workflow, which applies the update for the run: its first attempt there is final too.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { scoringServiceWorkflowId } from '../../common/models';
 import { FailureType } from '../../common/failures';
 import type { RetrainAndUpdateInput } from '../../common/types';
+import { serviceKeyOf } from '../../config/service-key';
 import type { TemporalTestContext } from '../helpers/temporal';
 import { connectTemporal } from '../helpers/temporal';
 import { workerEnv } from './campaigns';
@@ -37,6 +40,8 @@ interface Case {
   names: RegExp[];
   /** Whether the BES job trains before the fault shows (the fault is in the update). */
   trains: boolean;
+  /** The fault shows when the scoring service's workflow applies the update (its activity fails, not the run's). */
+  inService?: boolean;
 }
 
 const wrongKey = randomBytes(24).toString('base64');
@@ -94,12 +99,14 @@ const CASES: Record<string, Case> = {
     type: FailureType.Unauthorized,
     names: [/linked service 'classicWrongKey'/, /'apiKey'/],
     trains: true,
+    inService: true,
   },
   'classic trained-model resource unknown': {
     input: onlyUpdate('amlUpdateClassic', { trainedModelName: 'No such experiment [trained model]' }),
     type: FailureType.TrainedModelResourceNotFound,
     names: [/'No such experiment \[trained model\]'/, /trainedModelName/, /it has: '/],
     trains: true,
+    inService: true,
   },
   'ARM servicePrincipalKey wrong': {
     linkedServices: [
@@ -113,6 +120,7 @@ const CASES: Record<string, Case> = {
     type: FailureType.AuthenticationFailed,
     names: [/linked service 'armWrongSecret'/, /'servicePrincipalKey'/],
     trains: true,
+    inService: true,
   },
   'ARM tenant wrong': {
     linkedServices: [
@@ -122,12 +130,14 @@ const CASES: Record<string, Case> = {
     type: FailureType.AuthenticationFailed,
     names: [/linked service 'armWrongTenant'/, /'tenant'/],
     trains: true,
+    inService: true,
   },
   'ARM trained-model resource unknown': {
     input: onlyUpdate('amlUpdateArm', { trainedModelName: 'No such experiment [trained model]' }),
     type: FailureType.TrainedModelResourceNotFound,
     names: [/'No such experiment \[trained model\]'/, /trainedModelName/],
     trains: true,
+    inService: true,
   },
   'ARM updateResourceEndpoint names no web service': {
     linkedServices: [
@@ -141,6 +151,7 @@ const CASES: Record<string, Case> = {
     type: FailureType.NotFound,
     names: [/linked service 'armNoService'/, /'updateResourceEndpoint'/],
     trains: true,
+    inService: true,
   },
   'model file not there': {
     input: onlyUpdate('amlUpdateArm', { trainedModelFilePath: 'nocontainer/nothere/model.ilearner' }),
@@ -150,19 +161,58 @@ const CASES: Record<string, Case> = {
   },
 };
 
-/** The failure at the root of a failed run, and the highest attempt any of its activities reached. */
-async function rootFailure(h: WorkflowHandle): Promise<{ type?: string; message: string; attempts: number }> {
+/** A failure as a history event holds it. */
+interface HistoryFailure {
+  message?: string | null;
+  cause?: HistoryFailure | null;
+  applicationFailureInfo?: { type?: string | null } | null;
+}
+
+/** The innermost cause of a failure in a history event. */
+function innermost(f: HistoryFailure | null | undefined) {
+  while (f?.cause) f = f.cause;
+  return f;
+}
+
+/**
+ * The failure at the root of a failed run, and the highest attempt any activity working for it reached: the run's
+ * own activities, and those its scoring services' workflows ran for its deployments (an update is applied there, and
+ * its failure comes back in the run's own failure).
+ */
+async function rootFailure(
+  client: Client,
+  h: WorkflowHandle,
+  serviceKeys: string[],
+): Promise<{ type?: string; message: string; attempts: number; serviceAttempts: number }> {
   const history = await h.fetchHistory();
   let attempts = 0;
+  let serviceAttempts = 0;
   let found = { type: undefined as string | undefined, message: '' };
   for (const e of history.events ?? []) {
     // A retried activity records one started event, carrying its last attempt number.
     attempts = Math.max(attempts, e.activityTaskStartedEventAttributes?.attempt ?? 0);
-    let f = e.activityTaskFailedEventAttributes?.failure;
-    while (f?.cause) f = f.cause;
+    const f = innermost(
+      e.activityTaskFailedEventAttributes?.failure ?? e.workflowExecutionFailedEventAttributes?.failure,
+    );
     if (f) found = { type: f.applicationFailureInfo?.type ?? undefined, message: f.message ?? '' };
   }
-  return { ...found, attempts };
+  for (const key of serviceKeys) {
+    const service = await client.workflow
+      .getHandle(scoringServiceWorkflowId(key))
+      .fetchHistory()
+      .catch(() => undefined);
+    const ours = new Set<string>();
+    for (const e of service?.events ?? []) {
+      const scheduled = e.activityTaskScheduledEventAttributes;
+      const input = (scheduled?.input?.payloads ?? []).map((p) => Buffer.from(p.data ?? []).toString('utf8')).join();
+      if (scheduled && input.includes(h.workflowId)) ours.add(String(e.eventId));
+      const started = e.activityTaskStartedEventAttributes;
+      if (started && ours.has(String(started.scheduledEventId))) {
+        serviceAttempts = Math.max(serviceAttempts, started.attempt ?? 0);
+      }
+    }
+  }
+  return { ...found, attempts: Math.max(attempts, serviceAttempts), serviceAttempts };
 }
 
 describe('bad input the services refuse', () => {
@@ -174,6 +224,8 @@ describe('bad input the services refuse', () => {
   const results: Record<string, unknown> = {};
   /** When the runs started: creating the lane's services records their initial model as an update. */
   let runsStarted = 0;
+  /** Every scoring service a linked service names: their workflows apply the runs' updates. */
+  let serviceKeys: string[] = [];
 
   beforeAll(async () => {
     t = await connectTemporal();
@@ -191,6 +243,12 @@ describe('bad input the services refuse', () => {
         writeFileSync(join(dir, `${ls.name}.json`), JSON.stringify(json, null, 2), { mode: 0o600 });
       }
     }
+    const endpoints = readdirSync(dir).map(
+      (f) =>
+        (JSON.parse(readFileSync(join(dir, f), 'utf8')) as { properties: { typeProperties: Record<string, unknown> } })
+          .properties.typeProperties.updateResourceEndpoint,
+    );
+    serviceKeys = [...new Set(endpoints.filter((u): u is string => typeof u === 'string').map(serviceKeyOf))];
     taskQueue = `badrun-${Date.now().toString(36)}`;
     worker = new WorkerProcess({
       configDir: env.configDir,
@@ -209,7 +267,7 @@ describe('bad input the services refuse', () => {
         });
         runs.set(name, run);
         // A run still going after a minute is retrying what it should have refused: that case fails below.
-        await Promise.race([settle(run), sleep(60_000)]);
+        await Promise.race([settle(run), sleep(60_000, undefined, { ref: false })]);
         run.outcome ??= 'error';
       }),
     );
@@ -244,7 +302,7 @@ describe('bad input the services refuse', () => {
       const c = CASES[name];
       const run = runs.get(name)!;
       expect(run.outcome).toBe('failed');
-      const f = await rootFailure(run.handle!);
+      const f = await rootFailure(t.client, run.handle!, serviceKeys);
       const ins = env.emu.inspect();
       const jobs = ins.jobs.filter((j) =>
         Object.values(j.outputs).some(
@@ -257,6 +315,7 @@ describe('bad input the services refuse', () => {
       results[name] = {
         type: f.type,
         attempts: f.attempts,
+        serviceAttempts: f.serviceAttempts,
         ms: run.durationMs,
         startedJobs: started,
         message: f.message,
@@ -265,6 +324,8 @@ describe('bad input the services refuse', () => {
       for (const re of c.names) expect(f.message).toMatch(re);
       // Final on the first attempt: retrying a wrong key 30 times would only hide the problem for half an hour.
       expect(f.attempts).toBe(1);
+      // And the attempt that failed was the scoring service workflow's, for this run: it was counted.
+      expect(f.serviceAttempts).toBe(c.inService ? 1 : 0);
       expect(started).toBe(c.trains ? 1 : 0);
       expect(updates).toEqual([]);
     },
