@@ -3,6 +3,7 @@ import { ApplicationFailure, ApplicationFailureCategory, CancelledFailure } from
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { Runtime } from '@temporalio/worker';
 import { FailureType } from '../common/failures';
+import type { DeployOutcome } from '../common/models';
 import type { SubmitJobResult, UpdateResult } from '../common/types';
 
 /**
@@ -20,6 +21,11 @@ export const METRICS = {
   modelUpdates: 'ml_retrain_model_updates',
   /** Activity attempts that failed, by stable `failure_type` (common/failures.ts) and `retryable`. */
   failures: 'ml_retrain_activity_failures',
+  /**
+   * Deployment requests answered by a scoring service's workflow, by `outcome` (Deployed, AlreadyLive, Superseded,
+   * Rejected, RolledBack, Failed, Cancelled): alert on RolledBack and Failed.
+   */
+  deployments: 'ml_retrain_deployments',
 } as const;
 
 /**
@@ -75,11 +81,17 @@ export const metricsInterceptor: ActivityInterceptorsFactory = () => ({
           meter.createCounter(METRICS.jobsSubmitted, '', 'BES training jobs submitted').add(1, {
             adopted: String(!!r?.adopted),
           });
-        } else if (type === 'updateScoringService') {
-          const r = result as UpdateResult;
+        } else if (type === 'updateScoringService' || type === 'applyModel') {
+          // applyModel: the model lifecycle's update (v0.2.0); updateScoringService: runs started before it.
+          const r = result as Pick<UpdateResult, 'kind' | 'alreadyApplied'>;
           meter
             .createCounter(METRICS.modelUpdates, '', 'scoring services pointed at a new model')
             .add(1, { kind: r?.kind ?? 'unknown', already_applied: String(!!r?.alreadyApplied) });
+        } else if (type === 'deployModel') {
+          const r = result as DeployOutcome;
+          meter
+            .createCounter(METRICS.deployments, '', 'deployment requests answered, by outcome')
+            .add(1, { outcome: r?.outcome ?? 'unknown' });
         }
         return result;
       } catch (err) {

@@ -13,7 +13,9 @@ import { promisify } from 'node:util';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { WorkflowHandle } from '@temporalio/client';
 import { startRetrain } from '../../client/run';
+import type { RetrainAndUpdateResult } from '../../common/types';
 import { METRICS } from '../../worker/metrics';
+import { seededServices, serving, startedJobs, updateLog } from '../lifecycle/world';
 import { uniqueId } from '../helpers/temporal';
 import type { OpsEnv, Spawned } from './helpers';
 import { cli, ROOT, spawnLogged, startOpsEnv } from './helpers';
@@ -70,6 +72,8 @@ describe('several worker processes on one task queue', () => {
   const workers: { proc: Spawned; metrics: string; pid: number }[] = [];
   let profileEnv: NodeJS.ProcessEnv;
   const handles: WorkflowHandle[] = [];
+  /** Updates the scoring services received from the concurrent runs (the emulator's count). */
+  let appliedInRuns = 0;
 
   beforeAll(async () => {
     await ensureFreshBundle();
@@ -113,24 +117,47 @@ describe('several worker processes on one task queue', () => {
     }
   });
 
-  test('when several runs are started, then both worker processes execute their activities', async () => {
-    // Training only: concurrent runs updating the same scoring service would race each other's read-back checks.
+  test('when several runs update the same services at once on two worker processes, then the newest model is live and no older one was applied after it', async () => {
+    const services = seededServices(env.emu);
+    const logsBefore = {
+      arm: updateLog(env.emu, services.arm).length,
+      classic: updateLog(env.emu, services.classic).length,
+    };
+    const jobsBefore = new Set(startedJobs(env.emu));
+    // Each run writes its model to a path of its own: the runs race only for the scoring services.
     for (let i = 0; i < 6; i++) {
-      handles.push(
-        await startRetrain(env.t.client, env.input({ pipeline: 'ScaleOut', updates: [] }), {
-          taskQueue,
-          workflowId: uniqueId('scale-run'),
-        }),
-      );
+      const input = env.input({ pipeline: 'ScaleOut' });
+      const path = `${env.container}/output/${uniqueId('scale')}/model.ilearner`;
+      input.training.webServiceOutputs!.output1.filePath = path;
+      input.updates[0].trainedModelFilePath = path;
+      handles.push(await startRetrain(env.t.client, input, { taskQueue, workflowId: uniqueId('scale-run') }));
     }
-    await Promise.all(handles.map((h) => h.result()));
-    // And one complete run, with both updates.
-    const full = await startRetrain(env.t.client, env.input({ pipeline: 'ScaleOut' }), {
-      taskQueue,
-      workflowId: uniqueId('scale-run'),
-    });
-    await full.result();
-    handles.push(full);
+    const results = (await Promise.all(handles.map((h) => h.result()))) as RetrainAndUpdateResult[];
+    const jobs = env.emu.inspect().jobs.filter((j) => !jobsBefore.has(j.jobId) && j.metrics !== null);
+    expect(jobs).toHaveLength(6);
+    // Training order as the product sees it: blob Last-Modified (1 s resolution), i.e. when each job ended.
+    const endedSecond = new Map(jobs.map((j) => [j.jobId, Math.floor(Date.parse(j.endedAt!) / 1000)]));
+    const newestSecond = Math.max(...endedSecond.values());
+    for (const s of [services.arm, services.classic]) {
+      const { live, scored } = await serving(env.emu, s);
+      expect(scored).toBe(live);
+      // The newest model is live (jobs that ended within the same second are equally new).
+      expect(endedSecond.get(live!)).toBe(newestSecond);
+      // No model was applied after a newer one.
+      const applied = updateLog(env.emu, s)
+        .slice(s === services.arm ? logsBefore.arm : logsBefore.classic)
+        .map((j) => endedSecond.get(j!)!);
+      expect(applied).toEqual([...applied].sort((a, b) => a - b));
+    }
+    // Every run succeeded; an update that lost the race says Superseded, never a silent success.
+    for (const r of results) {
+      for (const u of r.updates) expect(['Deployed', 'Superseded']).toContain(u.outcome);
+    }
+    appliedInRuns =
+      updateLog(env.emu, services.arm).length -
+      logsBefore.arm +
+      updateLog(env.emu, services.classic).length -
+      logsBefore.classic;
     const activityWorkers = new Set<string>();
     for (const h of handles) {
       for (const e of (await h.fetchHistory()).events ?? []) {
@@ -152,9 +179,13 @@ describe('several worker processes on one task queue', () => {
     const total = (name: string, labels: Record<string, string> = {}) =>
       texts.reduce((sum, t) => sum + sumOf(t, name, { taskQueue, ...labels }), 0);
 
-    expect(total(METRICS.jobsSubmitted, { adopted: 'false' })).toBe(8);
-    expect(total(METRICS.modelUpdates, { kind: 'arm', already_applied: 'false' })).toBe(1);
-    expect(total(METRICS.modelUpdates, { kind: 'classic', already_applied: 'false' })).toBe(1);
+    expect(total(METRICS.jobsSubmitted, { adopted: 'false' })).toBe(7);
+    // Counted by the workers, checked against what the services received.
+    expect(
+      total(METRICS.modelUpdates, { kind: 'arm', already_applied: 'false' }) +
+        total(METRICS.modelUpdates, { kind: 'classic', already_applied: 'false' }),
+    ).toBe(appliedInRuns);
+    expect(total(METRICS.deployments, { outcome: 'Deployed' })).toBe(appliedInRuns);
     expect(total(METRICS.failures, { failure_type: 'BesJobFailed', retryable: 'false' })).toBe(1);
     // The SDK's own metrics come out of the same endpoints.
     expect(texts.every((t) => /^temporal_worker_task_slots_available\{/m.test(t))).toBe(true);
