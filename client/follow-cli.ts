@@ -38,17 +38,7 @@ export async function followFromCli(
   opts: FollowCliOptions,
 ): Promise<void> {
   const id = handle.workflowId;
-  io.out(
-    handle.attached
-      ? `attached to running ${id}${handle.startTime ? ` (started ${handle.startTime.toISOString()})` : ''}; following it`
-      : `started ${id}`,
-  );
-  const ui = process.env.TEMPORAL_UI_URL;
-  if (ui) {
-    io.out(
-      `Web UI:   ${ui.replace(/\/$/, '')}/namespaces/${client.options.namespace}/workflows/${encodeURIComponent(id)}`,
-    );
-  }
+  // Ctrl-C is ours before the first line a user (or a script) can react to.
   let interrupted = false;
   const onInterrupt = () => {
     if (interrupted) process.exit(EXIT_INTERRUPTED); // a second Ctrl-C: leave now
@@ -61,6 +51,17 @@ export async function followFromCli(
     handle.cancel().catch((e: unknown) => io.err(`cancel failed: ${e instanceof Error ? e.message : String(e)}`));
   };
   process.on('SIGINT', onInterrupt);
+  io.out(
+    handle.attached
+      ? `attached to running ${id}${handle.startTime ? ` (started ${handle.startTime.toISOString()})` : ''}; following it`
+      : `started ${id}`,
+  );
+  const ui = process.env.TEMPORAL_UI_URL;
+  if (ui) {
+    io.out(
+      `Web UI:   ${ui.replace(/\/$/, '')}/namespaces/${client.options.namespace}/workflows/${encodeURIComponent(id)}`,
+    );
+  }
   try {
     const result = await followRun(handle, io.out, {
       repeatMs: (opts.progressSeconds ?? 30) * 1000,
