@@ -5,7 +5,6 @@
  * an all-or-nothing fan-out, updates that ran side by side wait for each other, and when one failed the others roll
  * their service back.
  */
-import type { RetryPolicy } from '@temporalio/workflow';
 import {
   ActivityCancellationType,
   ApplicationFailure,
@@ -22,7 +21,8 @@ import { downstreamOf } from '../common/dag';
 import type { DeploymentPolicy, FanOutPolicy, GateCheck, GateRule, VerificationPolicy } from '../common/deployment';
 import { DEFAULT_APPROVAL_TIMEOUT, describeGate, evaluateGate, fanOutOf, verificationOf } from '../common/deployment';
 import { parseAdfTimespan } from '../common/duration';
-import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
+import { FailureType } from '../common/failures';
+import { ACTIVITY_RETRY } from './retry';
 import type {
   Approval,
   ApprovalDecision,
@@ -35,13 +35,7 @@ import type { PipelineDefinition, UpdateResourceActivity } from '../common/pipel
 import type { RunPhase, RunStatus } from '../common/types';
 import { approveUpdate, rejectUpdate } from './queries';
 
-const retry: RetryPolicy = {
-  initialInterval: '2s',
-  backoffCoefficient: 2,
-  maximumInterval: '1m',
-  maximumAttempts: 10,
-  nonRetryableErrorTypes: NON_RETRYABLE_FAILURES,
-};
+const retry = ACTIVITY_RETRY;
 
 // Locate, identify, pin (a server-side copy) and read the metrics: short calls, but a large model's copy takes a while.
 const preparer = proxyActivities<Activities>({

@@ -5,7 +5,6 @@
  * the run's status follows the leaf rule. Each ADF activity type has an executor; execution activities get ADF's
  * `policy`: `timeout` bounds one attempt, `retry` re-runs the whole activity (a new BES job) after a fixed interval.
  */
-import type { RetryPolicy } from '@temporalio/workflow';
 import {
   ActivityCancellationType,
   ApplicationFailure,
@@ -32,6 +31,7 @@ import type { SystemObject } from '../common/expressions';
 import { evaluateValue, ExpressionError } from '../common/expressions';
 import { jsonBytes, PAYLOAD_LIMIT_BYTES, payloadTooLargeMessage } from '../common/limits';
 import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
+import { ACTIVITY_RETRY } from './retry';
 import type {
   ActivityDefinition,
   BatchExecutionActivity,
@@ -65,13 +65,7 @@ export const DEFAULT_POLL_SECONDS = 10;
 export const DEFAULT_ACTIVITY_TIMEOUT = '0.12:00:00';
 export const MASKED = '**********';
 
-const retry: RetryPolicy = {
-  initialInterval: '2s',
-  backoffCoefficient: 2,
-  maximumInterval: '1m',
-  maximumAttempts: 10,
-  nonRetryableErrorTypes: NON_RETRYABLE_FAILURES,
-};
+const retry = ACTIVITY_RETRY;
 
 // Short request/response calls. Temporal retries transient failures inside one ADF attempt; ADF's own `retry`
 // (a new attempt of the whole activity) is the engine's loop below. Bounded: a run fails visibly, never forever.
