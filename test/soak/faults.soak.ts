@@ -26,7 +26,7 @@ describe('soak: faults', () => {
   });
 
   test(
-    'when 20 % of requests on every route fail in mixed ways through many runs, then all complete exactly once and Retry-After is honoured',
+    'when 20 % of requests on every route fail in mixed ways through many runs, then all complete exactly once, each one’s model live after it, and Retry-After is honoured',
     async () => {
       const r = await runFaultCampaign(t.client, env, {
         section: 'soak-faults',

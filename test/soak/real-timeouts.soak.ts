@@ -1,8 +1,10 @@
 /**
  * Soak: worker crashes with the product's own activity timeouts (no capping): how long a run really waits after a
- * kill -9 at each kind of point, and that it then completes exactly once. Expected, from workflows/engine.ts: a lost
- * short call (submit) is retried after its 2 min start-to-close, a lost poll after its 10 s heartbeat timeout, a
- * lost update after its 1 min heartbeat timeout. The submit killed in flight leaves one job never started.
+ * kill -9 at each kind of point, and that it then completes exactly once with its model live (the emulator's live
+ * model and a scoring call). Expected, from workflows/engine.ts and workflows/scoring-service.ts: a lost short call
+ * (submit) is retried after its 2 min start-to-close, a lost poll after its 10 s heartbeat timeout, a lost update
+ * (applied by the scoring service's workflow) after its 1 min heartbeat timeout. The submit killed in flight leaves
+ * one job never started.
  */
 import { join } from 'node:path';
 import type { TemporalTestContext } from '../helpers/temporal';
@@ -15,6 +17,7 @@ import type { DurabilityEnv } from '../durability/harness';
 import {
   OUTPUT_DIR,
   judgeRuns,
+  observeServing,
   productBundle,
   scanForSecrets,
   settle,
@@ -39,7 +42,7 @@ describe('soak: worker crash with the product timeouts', () => {
   });
 
   test(
-    'when the worker is killed during a submit, a poll and a classic update, then the run resumes within the activity timeouts and completes once',
+    'when the worker is killed during a submit, a poll and a classic update, then the run resumes within the activity timeouts, completes once and its model is live',
     async () => {
       const taskQueue = `real-timeouts-${Date.now().toString(36)}`;
       const worker = new WorkerProcess({
@@ -89,6 +92,8 @@ describe('soak: worker crash with the product timeouts', () => {
         await phase((st) => st.phase === 'Updating');
         await crash('mid-classic-update', (r) => r === 'classic.get');
         await settling;
+        // Which model the lane serves now (the emulator's live model and a scoring call): judged by judgeRuns.
+        run.served = await observeServing(env, env.lanes[0]);
       } finally {
         await worker.stop();
         env.emu.setJobFaults({});
@@ -104,7 +109,7 @@ describe('soak: worker crash with the product timeouts', () => {
         outcome: run.outcome,
         runMs: run.durationMs,
         orphanNotStartedJobs: verdict.orphanJobs,
-        updatesFoundAlreadyApplied: verdict.alreadyApplied,
+        updatesFoundAlreadyLive: verdict.alreadyApplied,
         secretsScan: { histories: secrets.historiesScanned, leaks: secrets.leaks.length },
         problems: verdict.problems.length,
       });

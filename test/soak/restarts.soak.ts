@@ -14,7 +14,7 @@ import { CrashableTemporal, emulatorOutages } from '../durability/outages';
 
 describe('soak: restarts', () => {
   test(
-    'when the Temporal dev server is killed -9 and restarted five times, then every run completes exactly once',
+    'when the Temporal dev server is killed -9 and restarted five times, then every run completes exactly once, its model live after it',
     async () => {
       const server = await new CrashableTemporal().start();
       const connection = await Connection.connect({ address: server.address });
@@ -50,7 +50,7 @@ describe('soak: restarts', () => {
   );
 
   test(
-    'when the emulator restarts with its state five times, then every run completes exactly once',
+    'when the emulator restarts with its state five times, then every run completes exactly once, its model live after it',
     async () => {
       const t: TemporalTestContext = await connectTemporal();
       const stateDir = await mkdtemp(join(tmpdir(), 'soak-emu-state-'));

@@ -25,7 +25,7 @@ describe('soak: worker crash', () => {
   });
 
   test(
-    'when the worker is killed -9 at random points through 50 runs, then every run completes with one started job and one effective update per service',
+    'when the worker is killed -9 at random points through 50 runs, then every run completes with one started job and one effective update per service, its model live after it',
     async () => {
       const r = await runCrashCampaign(t.client, env, {
         section: 'soak-worker-crash',
