@@ -1,7 +1,8 @@
 /**
  * Shared pieces of the durability tests (test/durability, test/soak): the emulator with independent "lanes" of
- * scoring services, workflow bundles, run inputs, and the accounting that turns the emulator's inspection into
- * verdicts (one started job per run, one effective update per scoring service) and numbers for the summary.
+ * scoring services, workflow bundles, run inputs, and the accounting that turns the world into verdicts (one started
+ * job per run, one effective update per scoring service, the run's model live after it by the emulator and by a
+ * scoring call, no older model applied after a newer one) and numbers for the summary.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
