@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { WorkflowHandle } from '@temporalio/client';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { startRetrain } from '../../client/run';
 import type { RetrainAndUpdateResult } from '../../common/types';
 import { METRICS } from '../../worker/metrics';
@@ -125,39 +126,50 @@ describe('several worker processes on one task queue', () => {
     };
     const jobsBefore = new Set(startedJobs(env.emu));
     // Each run writes its model to a path of its own: the runs race only for the scoring services.
+    const paths: string[] = [];
+    const runs: WorkflowHandle[] = [];
     for (let i = 0; i < 6; i++) {
       const input = env.input({ pipeline: 'ScaleOut' });
       const path = `${env.container}/output/${uniqueId('scale')}/model.ilearner`;
       input.training.webServiceOutputs!.output1.filePath = path;
       input.updates[0].trainedModelFilePath = path;
-      handles.push(await startRetrain(env.t.client, input, { taskQueue, workflowId: uniqueId('scale-run') }));
+      paths.push(path);
+      runs.push(await startRetrain(env.t.client, input, { taskQueue, workflowId: uniqueId('scale-run') }));
     }
-    const results = (await Promise.all(handles.map((h) => h.result()))) as RetrainAndUpdateResult[];
+    handles.push(...runs);
+    const results = (await Promise.all(runs.map((h) => h.result()))) as RetrainAndUpdateResult[];
+    appliedInRuns =
+      updateLog(env.emu, services.arm).length -
+      logsBefore.arm +
+      updateLog(env.emu, services.classic).length -
+      logsBefore.classic;
     const jobs = env.emu.inspect().jobs.filter((j) => !jobsBefore.has(j.jobId) && j.metrics !== null);
-    expect(jobs).toHaveLength(6);
-    // Training order as the product sees it: blob Last-Modified (1 s resolution), i.e. when each job ended.
-    const endedSecond = new Map(jobs.map((j) => [j.jobId, Math.floor(Date.parse(j.endedAt!) / 1000)]));
-    const newestSecond = Math.max(...endedSecond.values());
+    expect(results.map((r) => r.jobId).sort()).toEqual(jobs.map((j) => j.jobId).sort());
+    // Which model is newer, from storage itself: each model blob's Last-Modified (1 s resolution), which is what
+    // orders models on a service. (A job's end time is not it: the blob is written just after, maybe a second later.)
+    const blobs = BlobServiceClient.fromConnectionString(env.emu.storage.connectionString);
+    const trainedSecond = new Map<string, number>();
+    for (const [i, r] of results.entries()) {
+      const [container, ...rest] = paths[i].split('/');
+      const props = await blobs.getContainerClient(container).getBlobClient(rest.join('/')).getProperties();
+      trainedSecond.set(r.jobId, Math.floor(props.lastModified!.getTime() / 1000));
+    }
+    const newestSecond = Math.max(...trainedSecond.values());
     for (const s of [services.arm, services.classic]) {
       const { live, scored } = await serving(env.emu, s);
       expect(scored).toBe(live);
-      // The newest model is live (jobs that ended within the same second are equally new).
-      expect(endedSecond.get(live!)).toBe(newestSecond);
+      // The newest model is live (models written within the same second are equally new).
+      expect(trainedSecond.get(live!)).toBe(newestSecond);
       // No model was applied after a newer one.
       const applied = updateLog(env.emu, s)
         .slice(s === services.arm ? logsBefore.arm : logsBefore.classic)
-        .map((j) => endedSecond.get(j!)!);
+        .map((j) => trainedSecond.get(j!)!);
       expect(applied).toEqual([...applied].sort((a, b) => a - b));
     }
     // Every run succeeded; an update that lost the race says Superseded, never a silent success.
     for (const r of results) {
       for (const u of r.updates) expect(['Deployed', 'Superseded']).toContain(u.outcome);
     }
-    appliedInRuns =
-      updateLog(env.emu, services.arm).length -
-      logsBefore.arm +
-      updateLog(env.emu, services.classic).length -
-      logsBefore.classic;
     const activityWorkers = new Set<string>();
     for (const h of handles) {
       for (const e of (await h.fetchHistory()).events ?? []) {
