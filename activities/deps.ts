@@ -1,7 +1,7 @@
 import type { HttpClient } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/core-auth';
 import type { AzureMLLinkedService, StorageLinkedService } from '../config/adf';
-import type { PipelineSource } from './pipeline';
+import type { PipelineSource } from './pipeline-loader';
 import type { StorageAccess } from './storage';
 
 /** Everything activities need from the outside world. The worker builds the real ones; tests pass fakes. */

@@ -6,8 +6,8 @@ import { createUpdateActivities } from './update';
 import { createVerifyActivities } from './verify';
 
 export type { ActivityDeps, ActivitySettings } from './deps';
-export type { PipelineActivities, PipelineSource } from './pipeline';
-export { createPipelineActivities } from './pipeline';
+export type { PipelineActivities, PipelineSource } from './pipeline-loader';
+export { createPipelineActivities } from './pipeline-loader';
 export { DEFAULT_ACTIVITY_SETTINGS } from './deps';
 
 /** All activities, bound to their dependencies. Workflows import this module as a type only. */

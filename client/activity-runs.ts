@@ -16,7 +16,7 @@ import { statusQuery } from '../workflows/queries';
 import { redact, stripUrlQueries } from './redact';
 
 /**
- * The ADF monitoring view of one run: a pipeline run and its activity runs (adf-pipeline-semantics §6.1). The
+ * The ADF monitoring view of one run: a pipeline run and its activity runs (docs/spec/adf-pipeline-semantics.md §6.1). The
  * workflow's `status` query is the source when it carries `activityRuns`; when it does not (older workflow code) or
  * cannot answer (no worker is polling), the records are rebuilt from the workflow history, which the server always
  * has. Everything here is redacted before it is returned.

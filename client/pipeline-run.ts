@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { PipelineAttr, ScoringServiceAttr } from '../common/search-attributes';
-import type { PipelineDefinition, RunPipelineInput, RunPipelineResult } from '../common/pipeline';
+import type { PipelineDefinition, RunPipelineInput, RunPipelineResult } from '../common/pipeline-definition';
 import type { UpdateResult } from '../common/types';
 import { formatDiagnostic } from '../config/diagnostics';
 import { validateFolder } from '../config/factory';

@@ -9,14 +9,14 @@ import type {
 import { ScheduleOverlapPolicy as Overlap } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
 import { PipelineAttr } from '../common/search-attributes';
-import type { RunPipelineInput } from '../common/pipeline';
+import type { RunPipelineInput } from '../common/pipeline-definition';
 import type { RetrainAndUpdateInput } from '../common/types';
 import { hasSearchAttributes, retrainStartOptions } from './run';
 
 /**
  * Temporal Schedules for this product, shared by `retrain schedule` and `retrain triggers sync`.
  *
- * Defaults (issue 5 §2, adf-pipeline-semantics §5.1):
+ * Defaults (docs/spec/adf-pipeline-semantics.md §5.1):
  * - overlap SKIP: a retrain never overlaps itself; a fire while the last run is still going is dropped, not queued.
  * - catch-up window 1 minute: ADF discards occurrences in the past, so creating, unpausing or a server outage never
  *   replays a backlog of retrains. Use `backfill` to run past occurrences on purpose.

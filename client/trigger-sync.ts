@@ -48,7 +48,7 @@ interface Desired {
   pipeline: { pipelineName: string; parameters: Record<string, unknown> };
 }
 
-/** One schedule per trigger × pipeline (spec §5.1): a trigger that starts several pipelines gets one id per pipeline. */
+/** One schedule per trigger × pipeline (docs/spec/adf-pipeline-semantics.md §5.1): a trigger that starts several pipelines gets one id per pipeline. */
 export function scheduleIdFor(mapping: TriggerMapping, pipelineName: string): string {
   if (mapping.pipelines.length <= 1) return mapping.scheduleId;
   return `${mapping.scheduleId}-${pipelineName.replace(/[^A-Za-z0-9_.-]+/g, '-')}`;

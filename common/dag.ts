@@ -1,9 +1,9 @@
 /**
- * ADF's dependency rules (spec §3.2, §3.3), pure so the validator, the engine and tests share one reading:
+ * ADF's dependency rules (docs/spec/adf-pipeline-semantics.md §3.2, §3.3), pure so the validator, the engine and tests share one reading:
  * conditions OR-ed within a dependsOn entry, entries AND-ed, `Completed` = Succeeded or Failed (not Skipped), an
  * unmet dependency means Skipped, and the run's status comes from the leaves.
  */
-import type { DependencyCondition } from './pipeline';
+import type { DependencyCondition } from './pipeline-definition';
 
 /** Status an activity counts as for its dependents (an Inactive one counts as its `onInactiveMarkAs`). */
 export type EffectiveStatus = 'Succeeded' | 'Failed' | 'Skipped' | 'Cancelled';
@@ -33,7 +33,7 @@ export interface LeafRuleResult {
 }
 
 /**
- * Spec §3.3: take every leaf; a skipped node is replaced by its parents, repeatedly; the run succeeds iff every
+ * docs/spec/adf-pipeline-semantics.md §3.3: take every leaf; a skipped node is replaced by its parents, repeatedly; the run succeeds iff every
  * evaluated node succeeded. A skipped node without parents (an Inactive root marked Skipped) decides nothing.
  */
 export function leafRule(nodes: readonly DagNode[], statusOf: (name: string) => EffectiveStatus): LeafRuleResult {

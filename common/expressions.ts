@@ -1,5 +1,5 @@
 /**
- * The ADF v2 expression language, the subset ML retrain pipelines use (spec §4.1). Pure and deterministic: the
+ * The ADF v2 expression language, the subset ML retrain pipelines use (docs/spec/adf-pipeline-semantics.md §4.1). Pure and deterministic: the
  * config validator parses with it (no evaluation), and the workflow evaluates with it, taking "now" from workflow
  * time and GUIDs from the workflow's seeded generator, so a replay computes the same values.
  */
@@ -223,7 +223,7 @@ function closingBrace(s: string, from: number): number {
 }
 
 /**
- * Parse a JSON string value (spec §4.1): `@expr` is typed, `@{...}` inside text interpolates, `@@` at the start
+ * Parse a JSON string value (docs/spec/adf-pipeline-semantics.md §4.1): `@expr` is typed, `@{...}` inside text interpolates, `@@` at the start
  * escapes `@`, `@@{` in text is a literal `@{`, and a string not starting with `@` without `@{` is a literal.
  */
 export function parseTemplate(s: string): Template {
@@ -1012,7 +1012,7 @@ function call(name: string, argNodes: ExprNode[], ctx: EvalContext): unknown {
   );
 }
 
-/** A literal string that must never be evaluated: a leading `@` and every `@{` are escaped (spec §4.1). */
+/** A literal string that must never be evaluated: a leading `@` and every `@{` are escaped (docs/spec/adf-pipeline-semantics.md §4.1). */
 export function escapeLiteral<T>(v: T): T {
   if (typeof v !== 'string') return v;
   return (v.startsWith('@') ? `@${v}` : v.replace(/@\{/g, '@@{')) as T;

@@ -166,13 +166,13 @@ export interface ApprovalStatus {
   at?: string;
 }
 
-/** ADF activity-run statuses (spec §3.2), plus `Queued` / `InProgress` while the run is live. */
+/** ADF activity-run statuses (docs/spec/adf-pipeline-semantics.md §3.2), plus `Queued` / `InProgress` while the run is live. */
 export type ActivityRunStatus = 'Queued' | 'InProgress' | 'Succeeded' | 'Failed' | 'Skipped' | 'Cancelled' | 'Inactive';
 
 /** ADF pipeline-run statuses as the status view reports them (`Queued`/`Canceling` are not observable here). */
 export type PipelineRunStatus = 'InProgress' | 'Succeeded' | 'Failed' | 'Cancelled';
 
-/** ADF's activity error shape (spec §1.1, §6.1). */
+/** ADF's activity error shape (docs/spec/adf-pipeline-semantics.md §1.1, §6.1). */
 export interface ActivityRunError {
   /** ADF-style code: `2600` for a BES failure, the failure `type` otherwise, or a `Fail` activity's own code. */
   errorCode: string;
@@ -183,7 +183,7 @@ export interface ActivityRunError {
 }
 
 /**
- * One ADF activity run (spec §6.1). An activity retried by its `policy.retry` keeps one record whose `attempt`
+ * One ADF activity run (docs/spec/adf-pipeline-semantics.md §6.1). An activity retried by its `policy.retry` keeps one record whose `attempt`
  * counts the ADF attempts; `input`/`output` are the evaluated values, replaced by the string `'**********'` when the
  * activity has `secureInput`/`secureOutput`. Never holds secrets: typeProperties name linked services, not keys.
  */
@@ -216,7 +216,7 @@ export interface RunStatus {
   model: ModelRef | null;
   updates: Record<string, UpdateStatus>;
   error: string | null;
-  /** ADF pipeline-run status: follows the leaf rule (spec §3.3) once the run ends. */
+  /** ADF pipeline-run status: follows the leaf rule (docs/spec/adf-pipeline-semantics.md §3.3) once the run ends. */
   runStatus: PipelineRunStatus;
   /** One record per activity of the pipeline, in definition order. */
   activityRuns: ActivityRunRecord[];

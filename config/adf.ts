@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hiddenCharacterProblem } from '../common/paths';
+import { isMasked } from '../common/pipeline-definition';
 import { Diagnostics, formatDiagnostic } from './diagnostics';
 import type { KeyVaultRef } from './secret';
 import { Secret } from './secret';
@@ -91,8 +92,7 @@ export function keyOf(obj: Record<string, unknown> | undefined, name: string): s
   return Object.keys(obj).find((k) => k.toLowerCase() === name.toLowerCase()) ?? name;
 }
 
-export const MASKED = /^\*+$/;
-/** ARM template expressions (`[parameters('x')]`, `[concat(...)]`): deployment-time, not ADF v2 (spec §2.3). */
+/** ARM template expressions (`[parameters('x')]`, `[concat(...)]`): deployment-time, not ADF v2 (docs/spec/adf-pipeline-semantics.md §2.3). */
 export const ARM_EXPRESSION = /^\[\s*[A-Za-z][A-Za-z0-9]*\s*\(.*\)\s*\]$/s;
 const PLACEHOLDER = /^(<[^>]*>|\[[^\]]*\]|\{\{[^}]*\}\}|\{[^}"]*\})$/;
 
@@ -104,7 +104,7 @@ export function armExpressionMessage(value: string): string {
   );
 }
 
-/** ADF naming rules for linked services (spec §3.1): letters, digits, `_`, no `-` and none of `. + ? / < > * % & : \`. */
+/** ADF naming rules for linked services (docs/spec/adf-pipeline-semantics.md §3.1): letters, digits, `_`, no `-` and none of `. + ? / < > * % & : \`. */
 export function linkedServiceNameProblem(name: string): string | undefined {
   const hidden = hiddenCharacterProblem(name);
   if (hidden) return hidden;
@@ -188,7 +188,7 @@ class Reader {
     } else {
       return this.fail(p, `must be a string or a SecureString object, got ${typeof v}`);
     }
-    if (MASKED.test(value)) {
+    if (isMasked(value)) {
       return this.fail(
         where,
         'is masked (**********), as ADF exports it: it is not the key. Supply the real value (SecureString, ' +
@@ -471,7 +471,7 @@ function parseStorage(
     const parts = connectionStringParts(v);
     for (const [k, value] of parts) {
       // Portal samples and templates ship `AccountName=[unique];AccountKey=[key]`: placeholders, not values.
-      if (PLACEHOLDER.test(value.trim()) || MASKED.test(value.trim())) {
+      if (PLACEHOLDER.test(value.trim()) || isMasked(value.trim())) {
         r.fail(
           csPath,
           `holds a placeholder in ${k} (${k === 'AccountKey' ? 'the key' : value}); supply the real value`,

@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { PipelineDefinition } from '../common/pipeline';
+import type { PipelineDefinition } from '../common/pipeline-definition';
 import type { LinkedService } from './adf';
 import { ConfigError, isObject, listJson, prop, readJsonFile, readLinkedServices, reportReadError } from './adf';
 import type { Diagnostic } from './diagnostics';

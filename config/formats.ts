@@ -1,7 +1,7 @@
 import { isObject, keyOf, prop } from './adf';
 
 /**
- * Formats that look like ADF JSON but are not ADF v2 git-folder definitions (spec §1.1, §2.3): ADF v1
+ * Formats that look like ADF JSON but are not ADF v2 git-folder definitions (docs/spec/adf-pipeline-semantics.md §1.1, §2.3): ADF v1
  * ("dataFactories", API 2015-10-01) and ARM templates that wrap factories. Both are refused with a message that
  * names the format and what to change; converting v1 faithfully needs its slice-window semantics, which we do not
  * emulate.
@@ -45,7 +45,7 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** v1 markers in a pipeline (spec §1.1 detection rule). */
+/** v1 markers in a pipeline (docs/spec/adf-pipeline-semantics.md §1.1 detection rule). */
 export function detectV1Pipeline(raw: unknown): FormatFinding | undefined {
   if (!isObject(raw)) return undefined;
   const props = prop(raw, 'properties');

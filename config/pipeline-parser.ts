@@ -12,12 +12,12 @@ import type {
   PipelineDefinition,
   UpdateResourceActivity,
   WebServiceFileDef,
-} from '../common/pipeline';
-import { SUPPORTED_ACTIVITY_TYPES } from '../common/pipeline';
+} from '../common/pipeline-definition';
+import { DEFAULT_ACTIVITY_TIMEOUT, isMasked, SUPPORTED_ACTIVITY_TYPES } from '../common/pipeline-definition';
 import { parseAdfTimespan } from '../common/duration';
 import { filePathProblem, hiddenCharacterProblem } from '../common/paths';
 import type { LinkedService } from './adf';
-import { ARM_EXPRESSION, armExpressionMessage, isObject, keyOf, MASKED, prop, str } from './adf';
+import { ARM_EXPRESSION, armExpressionMessage, isObject, keyOf, prop, str } from './adf';
 import { Diagnostics, key } from './diagnostics';
 import { detectArmTemplate, detectV1Pipeline } from './formats';
 
@@ -40,7 +40,6 @@ const KNOWN_UNSUPPORTED = [
 const DATASET_EXTENSIONS = ['csv', 'tsv', 'arff'];
 const OUTPUT_EXTENSIONS = ['ilearner', 'csv', 'tsv', 'arff'];
 
-export const DEFAULT_TIMEOUT = '0.12:00:00';
 /**
  * ADF's "Maximum activities per pipeline, which includes inner activities for containers": 80 (Azure subscription
  * limits, Data Factory; 120 only after a support request). A pipeline over it would not deploy to a factory.
@@ -134,7 +133,7 @@ class PipelineReader {
   value(v: unknown, path: string): unknown {
     if (typeof v === 'string') {
       if (ARM_EXPRESSION.test(v.trim())) this.error(path, armExpressionMessage(v.trim()));
-      else if (MASKED.test(v)) this.error(path, 'is masked (**********), as ADF exports secure values; give the value');
+      else if (isMasked(v)) this.error(path, 'is masked (**********), as ADF exports secure values; give the value');
       else if (v.startsWith('$$'))
         this.error(path, `'${v.slice(0, 30)}' is an ADF v1 Data Factory function, not a v2 expression`);
     }
@@ -313,7 +312,7 @@ function parseParameters(r: PipelineReader, props: Obj, pp: string): Record<stri
       continue;
     }
     const dv = prop(def, 'defaultValue');
-    if (canonical === 'SecureString' && typeof dv === 'string' && MASKED.test(dv)) {
+    if (canonical === 'SecureString' && typeof dv === 'string' && isMasked(dv)) {
       r.error(`${path}.${keyOf(def, 'defaultValue')}`, 'is masked (**********); give the value when starting the run');
     }
     out[name] = dv === undefined ? { type: canonical } : { type: canonical, defaultValue: dv };
@@ -348,7 +347,7 @@ function parseVariables(r: PipelineReader, props: Obj, pp: string): PipelineDefi
 
 function parsePolicy(r: PipelineReader, a: Obj, path: string, execution: boolean): ActivityPolicyDef {
   const policy: ActivityPolicyDef = {
-    timeout: DEFAULT_TIMEOUT,
+    timeout: DEFAULT_ACTIVITY_TIMEOUT,
     retry: 0,
     retryIntervalInSeconds: 30,
     secureInput: false,

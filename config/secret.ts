@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 
-/** An `AzureKeyVaultSecret` reference (spec §2.3): resolved by the worker when activities run. */
+/** An `AzureKeyVaultSecret` reference (docs/spec/adf-pipeline-semantics.md §2.3): resolved by the worker when activities run. */
 export interface KeyVaultRef {
   /** Name of the AzureKeyVault linked service. */
   store: string;

@@ -4,7 +4,7 @@ import { ConfigError, isObject, keyOf, prop, str } from './adf';
 import { hiddenCharacterProblem } from '../common/paths';
 import { windowsToIana } from './windows-zones';
 
-/** One ADF ScheduleTrigger mapped onto Temporal: one Schedule per trigger × pipeline (spec §5.1). */
+/** One ADF ScheduleTrigger mapped onto Temporal: one Schedule per trigger × pipeline (docs/spec/adf-pipeline-semantics.md §5.1). */
 export interface TriggerMapping {
   triggerName: string;
   /** Base id; the schedule of each pipeline is `${scheduleId}` when there is one pipeline, else suffixed with its name. */
@@ -155,7 +155,7 @@ function dayOfWeek(name: unknown): DayOfWeek | undefined {
 }
 
 /**
- * Map a ScheduleTrigger JSON file onto a Temporal ScheduleSpec (spec §5.1). Throws a ConfigError naming file and JSON
+ * Map a ScheduleTrigger JSON file onto a Temporal ScheduleSpec (docs/spec/adf-pipeline-semantics.md §5.1). Throws a ConfigError naming file and JSON
  * path for anything malformed; what is valid ADF but not expressible goes to `unmapped`, approximations to `warnings`.
  */
 export function mapScheduleTrigger(file: string, json: unknown): TriggerMapping {

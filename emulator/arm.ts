@@ -24,7 +24,7 @@ export function armResourceId(subscriptionId: string, resourceGroup: string, nam
   return `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.MachineLearning/webServices/${name}`;
 }
 
-/** Merge-patch of plain objects (null deletes, arrays and scalars replace), the usual ARM PATCH reading (§4.5 [I]). */
+/** Merge-patch of plain objects (null deletes, arrays and scalars replace), the usual ARM PATCH reading (docs/spec/ml-studio-classic-api.md §4.5 [I]). */
 export function deepMerge(target: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...target };
   for (const [k, v] of Object.entries(patch)) {
@@ -35,7 +35,7 @@ export function deepMerge(target: Record<string, unknown>, patch: Record<string,
   return out;
 }
 
-/** 2016-05-01-preview has string maps where 2017-01-01 has `{value, certificateThumbprint}` (§4.4). */
+/** 2016-05-01-preview has string maps where 2017-01-01 has `{value, certificateThumbprint}` (docs/spec/ml-studio-classic-api.md §4.4). */
 function paramsToPreview(params: unknown): unknown {
   if (!isRecord(params)) return params;
   const out: Record<string, unknown> = {};
@@ -105,7 +105,7 @@ function assetUri(asset: Record<string, unknown> | undefined): { uri: string | n
 
 /**
  * Read the model an asset points at: through the SAS in the URI when present, else with the key of a known account
- * (the Azurite the emulator runs), else with a connection string in `credentials` (§4.4, open question 8).
+ * (the Azurite the emulator runs), else with a connection string in `credentials` (docs/spec/ml-studio-classic-api.md §4.4, open question 8).
  */
 async function readAssetModel(
   emu: EmulatorContext,
@@ -354,7 +354,7 @@ export function createArmHandlers(emu: EmulatorContext) {
     return op.outcome;
   }
 
-  /** GET shape: no keys, no storage key, no commitment plan (§4.2). */
+  /** GET shape: no keys, no storage key, no commitment plan (docs/spec/ml-studio-classic-api.md §4.2). */
   function present(ws: ArmWebService, apiVersion: string): Record<string, unknown> {
     const props: Record<string, unknown> = { ...ws.properties, provisioningState: provisioningState(ws) };
     delete props.keys;
@@ -487,7 +487,7 @@ export function createArmHandlers(emu: EmulatorContext) {
     const value = emu.state.armWebServices
       .filter((w) => rg === undefined || w.resourceGroup.toLowerCase() === rg.toLowerCase())
       .map((w) => {
-        // List results are sparse (§4.2): identity and headline properties only.
+        // List results are sparse (docs/spec/ml-studio-classic-api.md §4.2): identity and headline properties only.
         const full = present(w, apiVersion);
         const p = full.properties as Record<string, unknown>;
         return {
@@ -595,7 +595,7 @@ export function createArmHandlers(emu: EmulatorContext) {
       emu.state.armWebServices.push(ws);
       props.createdOn = nowIso;
     } else {
-      // PUT overwrites; without keys the service generates new ones (§4.5 [I]), which rotates BES/RRS keys.
+      // PUT overwrites; without keys the service generates new ones (docs/spec/ml-studio-classic-api.md §4.5 [I]), which rotates BES/RRS keys.
       runtimeOf(ws)!.keys = keys ?? newKeyPair();
       props.createdOn = ws.properties.createdOn ?? nowIso;
     }

@@ -19,7 +19,7 @@ export const MODEL_HEADER = 'x-ms-emulator-model-id';
 
 type Detail = { code: string; message: string; target?: string };
 
-/** api-version (§2.1): missing means 2.0, anything else is refused. */
+/** api-version (docs/spec/ml-studio-classic-api.md §2.1): missing means 2.0, anything else is refused. */
 function checkApiVersion(ctx: Ctx): boolean {
   const v = ctx.url.searchParams.get('api-version');
   if (v === null || v === '2.0') return true;
@@ -120,7 +120,7 @@ export function createBesHandlers(emu: EmulatorContext, jobs: JobEngine) {
     }
     let inputsRaw: unknown = body.Inputs;
     if ((inputsRaw === undefined || inputsRaw === null) && body.Input !== undefined && body.Input !== null) {
-      // Legacy single-input form (§2.3): it feeds the service's first input.
+      // Legacy single-input form (docs/spec/ml-studio-classic-api.md §2.3): it feeds the service's first input.
       inputsRaw = { [service.inputs[0]?.name ?? 'input1']: body.Input };
     }
     if (inputsRaw !== undefined && inputsRaw !== null && !isRecord(inputsRaw)) {
@@ -275,7 +275,7 @@ export function createBesHandlers(emu: EmulatorContext, jobs: JobEngine) {
     const jobId = ctx.params[3];
     const job = jobs.find(service.id, jobId);
     if (!job) {
-      // JobNotFound is invented (spec §2.6 [I]); the 404 + NotFound category is what clients key on.
+      // JobNotFound is invented (docs/spec/ml-studio-classic-api.md §2.6 [I]); the 404 + NotFound category is what clients key on.
       besCategoryError(ctx, 'NotFound', { code: 'JobNotFound', message: `Job ${jobId} was not found.` });
       return null;
     }

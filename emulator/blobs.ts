@@ -9,7 +9,7 @@ import {
 } from '@azure/storage-blob';
 import { accountFromConnectionString, type StorageAccount } from './azurite';
 
-/** AzureBlobDataReference (§2.3): all four keys optional. */
+/** AzureBlobDataReference (docs/spec/ml-studio-classic-api.md §2.3): all four keys optional. */
 export interface BlobRef {
   ConnectionString?: string | null;
   RelativeLocation?: string | null;
@@ -209,7 +209,7 @@ export async function probeBlob(target: BlobTarget): Promise<BlobProbe> {
 }
 
 /**
- * A fresh read-only blob SAS, as BES returns in Results (§2.6): minted on each call so a client can always "GET the
+ * A fresh read-only blob SAS, as BES returns in Results (docs/spec/ml-studio-classic-api.md §2.6): minted on each call so a client can always "GET the
  * job again to obtain a fresh token". `st` is back-dated a minute to tolerate clock skew like Azure's own tokens.
  */
 export function readOnlySas(account: StorageAccount, container: string, blobName: string, ttlSeconds: number): string {

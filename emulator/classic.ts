@@ -8,7 +8,7 @@ import { liveModel, scheduleActivation } from './models';
 import type { ClassicEndpoint, ClassicWebService, RuntimeService } from './state';
 import { newKeyPair } from './state';
 
-/** Endpoint names (§1.2): lowercase letters and digits, hyphens inside, at most 24 characters. */
+/** Endpoint names (docs/spec/ml-studio-classic-api.md §1.2): lowercase letters and digits, hyphens inside, at most 24 characters. */
 const ENDPOINT_NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?$/;
 
 export function classicTarget(ws: ClassicWebService, ep: ClassicEndpoint): string {
@@ -59,7 +59,7 @@ export function createClassicHandlers(emu: EmulatorContext) {
     ep: ClassicEndpoint | null;
   }
 
-  /** Look up workspace / web service / endpoint (by name, or by id §3.2) and check the key; null when answered. */
+  /** Look up workspace / web service / endpoint (by name, or by id docs/spec/ml-studio-classic-api.md §3.2) and check the key; null when answered. */
   function resolve(ctx: Ctx, needEndpoint: boolean): Resolved | null {
     const [workspaceId, webServiceId, endpointName] = ctx.params;
     const webServices = emu.state.classicWebServices.filter((w) => w.workspaceId === workspaceId);
@@ -175,7 +175,7 @@ export function createClassicHandlers(emu: EmulatorContext) {
           `Resource '${raw.Name}': Location needs BaseLocation, RelativeLocation and SasBlobToken.`,
         );
       }
-      // The service must be able to fetch the model through the SAS it was given (§3.4): read it now.
+      // The service must be able to fetch the model through the SAS it was given (docs/spec/ml-studio-classic-api.md §3.4): read it now.
       const read = await readBlob(target);
       const e = emu.opts.classic.unreadableBlobError;
       const blobUrl = joinBlobUrl(ref.BaseLocation!, ref.RelativeLocation!);
@@ -263,7 +263,7 @@ export function createClassicHandlers(emu: EmulatorContext) {
         resources: def.resources.map((res) => ({ ...res, Location: { ...res.Location } })),
       };
       ws.endpoints.push(ep);
-      // A new endpoint is locked to the model version of the default endpoint at creation (§3.3 Version).
+      // A new endpoint is locked to the model version of the default endpoint at creation (docs/spec/ml-studio-classic-api.md §3.3 Version).
       const current = liveModel(emu, classicTarget(ws, def));
       scheduleActivation(emu, classicTarget(ws, ep), current, emu.now());
     }

@@ -217,7 +217,7 @@ export function createEntraHandlers(emu: EmulatorContext) {
         NO_CACHE,
       );
     }
-    // The v1 endpoint returns its numbers as strings (§4.1).
+    // The v1 endpoint returns its numbers as strings (docs/spec/ml-studio-classic-api.md §4.1).
     send(
       ctx,
       200,

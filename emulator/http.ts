@@ -124,7 +124,7 @@ export function maskText(text: string): string {
     .replace(/(SharedAccessSignature=)[^;\s"]*/gi, '$1***');
 }
 
-/** BES/RRS error body (§6.1): category at top level, specific code in details. */
+/** BES/RRS error body (docs/spec/ml-studio-classic-api.md §6.1): category at top level, specific code in details. */
 export function besError(
   ctx: Ctx,
   status: number,
@@ -170,7 +170,7 @@ export function simpleError(
   send(ctx, status, { error: { code, message, ...extra } }, headers);
 }
 
-/** Entra error body (§6.4). */
+/** Entra error body (docs/spec/ml-studio-classic-api.md §6.4). */
 export function entraError(
   ctx: Ctx,
   status: number,

@@ -9,7 +9,7 @@ import type { EmulatedJob } from './types';
 
 export type JobStatus = 'NotStarted' | 'Running' | 'Failed' | 'Cancelled' | 'Finished';
 
-/** Integer StatusCode of older services (§2.6): 0 NotStarted, 1 Running, 2 Failed, 3 Cancelled, 4 Finished. */
+/** Integer StatusCode of older services (docs/spec/ml-studio-classic-api.md §2.6): 0 NotStarted, 1 Running, 2 Failed, 3 Cancelled, 4 Finished. */
 export const STATUS_CODE_INT: Record<JobStatus, number> = {
   NotStarted: 0,
   Running: 1,
@@ -18,7 +18,7 @@ export const STATUS_CODE_INT: Record<JobStatus, number> = {
   Finished: 4,
 };
 
-/** Default output container when a request has no override (§2.8). */
+/** Default output container when a request has no override (docs/spec/ml-studio-classic-api.md §2.8). */
 export const DEFAULT_OUTPUT_CONTAINER = 'experimentoutput';
 
 /**
@@ -87,7 +87,7 @@ export class JobEngine {
     this.arm(job);
   }
 
-  /** DELETE (§2.7): non-terminal jobs become Cancelled; terminal ones are left as they are. */
+  /** DELETE (docs/spec/ml-studio-classic-api.md §2.7): non-terminal jobs become Cancelled; terminal ones are left as they are. */
   cancel(job: JobRecord): void {
     job.cancelCount += 1;
     const status = this.status(job);
@@ -204,7 +204,7 @@ export class JobEngine {
   }
 }
 
-/** A Details text shaped like the real multi-part failure texts (§2.6), carrying the §6.1 error JSON. */
+/** A Details text shaped like the real multi-part failure texts (docs/spec/ml-studio-classic-api.md §2.6), carrying the docs/spec/ml-studio-classic-api.md §6.1 error JSON. */
 function moduleFailure(
   job: JobRecord,
   module: string,
@@ -214,7 +214,7 @@ function moduleFailure(
   return `Module: ${module}; SNR Job Id: ${job.jobId}; SNR Task Id: ${randomUUID()}; errorComponent=Module. taskStatusCode=400. ${JSON.stringify(body)} Error: ${detail.code}: ${detail.message}`;
 }
 
-/** BES Results (§2.6): a fresh read-only SAS per output on every call. */
+/** BES Results (docs/spec/ml-studio-classic-api.md §2.6): a fresh read-only SAS per output on every call. */
 export function jobResults(
   ctx: EmulatorContext,
   job: JobRecord,

@@ -33,7 +33,7 @@ export class IdSource {
     this.prng = seed === undefined ? null : new Prng((seed ^ 0x5bd1e995) >>> 0);
   }
 
-  /** 32 lowercase hex characters, the shape of every classic id (§1.2). */
+  /** 32 lowercase hex characters, the shape of every classic id (docs/spec/ml-studio-classic-api.md §1.2). */
   hex32(): string {
     if (!this.prng) return randomBytes(16).toString('hex');
     let out = '';

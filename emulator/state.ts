@@ -4,7 +4,7 @@ import type { BlobRef } from './blobs';
 import type { IdSource } from './random';
 import { secret } from './random';
 
-/** A web service port (§2.8): datasets are .csv/.tsv/.arff, trained models .ilearner. */
+/** A web service port (docs/spec/ml-studio-classic-api.md §2.8): datasets are .csv/.tsv/.arff, trained models .ilearner. */
 export interface PortSpec {
   name: string;
   kind: 'dataset' | 'model';

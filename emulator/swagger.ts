@@ -2,7 +2,7 @@ import type { RuntimeService } from './state';
 
 /**
  * The swagger 2.0 document a classic web service published about itself at `{BES}/swagger.json?api-version=2.0`
- * (spec §2.1, BESSW: the document a live endpoint generated, covering execute, jobs, start and cancel). ARM's
+ * (docs/spec/ml-studio-classic-api.md §2.1, BESSW: the document a live endpoint generated, covering execute, jobs, start and cancel). ARM's
  * `swaggerLocation` points here. Operation ids, paths (query string inside the path key, as BESSW writes them),
  * status codes and definition names follow BESSW; the ports are this service's.
  */

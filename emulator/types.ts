@@ -95,11 +95,11 @@ export interface EmulatorOptions {
     /** Evaluation metrics written to the .csv output. Default { AUC: 0.91, Accuracy: 0.87 }. */
     metrics?: Record<string, number>;
     /**
-     * Added [I] (spec §2.3): when a missing input blob is reported. 'run' (default, the spec's suggestion): the job
+     * Added [I] (docs/spec/ml-studio-classic-api.md §2.3): when a missing input blob is reported. 'run' (default, the spec's suggestion): the job
      * is accepted and ends Failed with BlobNotFound in Details. 'submit': 400 BadArgument/BlobNotFound at submit.
      */
     inputBlobCheck?: 'run' | 'submit';
-    /** Added [I] (spec §2.8): also reject input blobs without a .csv/.tsv/.arff extension. Default true. */
+    /** Added [I] (docs/spec/ml-studio-classic-api.md §2.8): also reject input blobs without a .csv/.tsv/.arff extension. Default true. */
     checkInputExtensions?: boolean;
     /**
      * Added [I]: reject output blobs without the extension of their port (.ilearner for models, .csv/.tsv/.arff for
@@ -112,9 +112,9 @@ export interface EmulatorOptions {
     activationDelayMs?: number;
     /** 200 (default) or 204. */
     patchSuccessStatus?: 200 | 204;
-    /** Added [I] (§3.5): error for a PATCH of the default endpoint. Default 400 BadArgument. */
+    /** Added [I] (docs/spec/ml-studio-classic-api.md §3.5): error for a PATCH of the default endpoint. Default 400 BadArgument. */
     defaultEndpointPatchError?: { status: number; code: string };
-    /** Added [I] (§3.5): error for an unknown resource Name. Default 400 BadArgument. */
+    /** Added [I] (docs/spec/ml-studio-classic-api.md §3.5): error for an unknown resource Name. Default 400 BadArgument. */
     unknownResourceError?: { status: number; code: string };
     /** Added [I]: error when the blob is not readable through the given SAS. Default 400 BadArgument. */
     unreadableBlobError?: { status: number; code: string };
@@ -122,7 +122,7 @@ export interface EmulatorOptions {
   arm?: {
     /** Time a PUT/PATCH stays Provisioning. Default 1500 ms. */
     provisioningMs?: number;
-    /** Added [I] (§4.5, open question 9): PATCH merges the `assets` map by key (default) or replaces it. */
+    /** Added [I] (docs/spec/ml-studio-classic-api.md §4.5, open question 9): PATCH merges the `assets` map by key (default) or replaces it. */
     assetsPatch?: 'merge' | 'replace';
     /** Added: false makes every ARM call 403 AuthorizationFailed (principal without Contributor/Owner). */
     principalHasRole?: boolean;

@@ -20,7 +20,7 @@ import { SEARCH_ATTRIBUTES } from '../common/search-attributes';
  * Resolution order: TEMPORAL_ADDRESS (use it, start nothing) → TEMPORAL_CLI_PATH → `temporal` on PATH → the cached
  * binary → `go install` of the CLI from the Go module proxy → the SDK's own download. The machines reach package
  * registries only, so the Go module proxy is the path that normally works offline (see
- * ../shared/spec/temporal-notes.md §0–§2).
+ * docs/spec/temporal-notes.md §0–§2).
  */
 
 export interface TemporalServerHandle {
@@ -58,7 +58,7 @@ export interface StartTemporalServerOptions {
   readyTimeoutMs?: number;
 }
 
-/** The newest CLI tag that `go install` can build: later tags carry a `replace` directive (spec §1). */
+/** The newest CLI tag that `go install` can build: later tags carry a `replace` directive (docs/spec/temporal-notes.md §1). */
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 const GO_PACKAGE = 'github.com/temporalio/cli/cmd/temporal';
 const GO_VERSION_LDFLAG = `-X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION}`;

@@ -31,7 +31,7 @@ import type {
   RollbackOutcome,
   TrainedModel,
 } from '../common/models';
-import type { PipelineDefinition, UpdateResourceActivity } from '../common/pipeline';
+import type { PipelineDefinition, UpdateResourceActivity } from '../common/pipeline-definition';
 import type { RunPhase, RunStatus } from '../common/types';
 import { approveUpdate, rejectUpdate } from './queries';
 

@@ -1,6 +1,6 @@
 /**
  * The one pipeline engine behind `runPipeline` and `retrainAndUpdate`: runs a normalized ADF pipeline definition
- * (common/pipeline.ts) as ADF does (spec §3). Every activity waits for the activities it depends on, then runs if
+ * (common/pipeline-definition.ts) as ADF does (docs/spec/adf-pipeline-semantics.md §3). Every activity waits for the activities it depends on, then runs if
  * its conditions hold (OR within an entry, AND across entries) or ends Skipped; independent branches run in parallel;
  * the run's status follows the leaf rule. Each ADF activity type has an executor; execution activities get ADF's
  * `policy`: `timeout` bounds one attempt, `retry` re-runs the whole activity (a new BES job) after a fixed interval.
@@ -41,7 +41,8 @@ import type {
   SetVariableActivity,
   UpdateResourceActivity,
   WaitActivity,
-} from '../common/pipeline';
+} from '../common/pipeline-definition';
+import { DEFAULT_ACTIVITY_TIMEOUT, MASKED } from '../common/pipeline-definition';
 import { PhaseAttr, PipelineAttr, ScoringServiceAttr, TrainingJobIdAttr } from '../common/search-attributes';
 import type {
   ActivityRunError,
@@ -61,9 +62,7 @@ import { TERMINAL_BES_STATUSES } from '../common/types';
 import { RunDeadline } from './deadline';
 
 export const DEFAULT_POLL_SECONDS = 10;
-/** ADF's documented default activity timeout (the swagger says 7 days; the docs and ADF Studio say 12 h). */
-export const DEFAULT_ACTIVITY_TIMEOUT = '0.12:00:00';
-export const MASKED = '**********';
+export { DEFAULT_ACTIVITY_TIMEOUT, MASKED };
 
 const retry = ACTIVITY_RETRY;
 
@@ -151,7 +150,7 @@ function innermost(err: unknown): {
 
 const USER_ERRORS = new Set<string>([...NON_RETRYABLE_FAILURES, FailureType.ActivityTimedOut]);
 
-/** ADF's activity error shape (spec §1.1): BES failures are errorCode 2600, a Fail activity has its own code. */
+/** ADF's activity error shape (docs/spec/adf-pipeline-semantics.md §1.1): BES failures are errorCode 2600, a Fail activity has its own code. */
 function toRunError(a: ActivityDefinition, err: unknown): ActivityRunError {
   const inner = innermost(err);
   const type = inner.type ?? undefined;
@@ -1029,7 +1028,7 @@ export class PipelineEngine {
   }
 }
 
-/** Our documented `AzureMLBatchExecution` output (ADF's is undocumented, spec §6.3). No SAS, no keys. */
+/** Our documented `AzureMLBatchExecution` output (ADF's is undocumented, docs/spec/adf-pipeline-semantics.md §6.3). No SAS, no keys. */
 export interface BatchOutput {
   jobId: string;
   jobStatus: 'Finished';

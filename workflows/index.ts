@@ -1,4 +1,4 @@
 export { retrainAndUpdate, statusQuery } from './retrain';
-export { runPipeline } from './pipeline';
+export { runPipeline } from './run-pipeline';
 export { recoveryQuery } from './queries';
 export { scoringService } from './scoring-service';

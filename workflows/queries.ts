@@ -8,7 +8,7 @@ import type {
   RollbackRequest,
   ServiceView,
 } from '../common/models';
-import type { RecoveryView } from '../common/pipeline';
+import type { RecoveryView } from '../common/pipeline-definition';
 import type { RunStatus } from '../common/types';
 
 /** Defined once, used by the workflow (handler) and clients (caller). Safe to import outside a workflow. */

@@ -4,7 +4,12 @@ import { checkDeploymentPolicy, normalizeDeploymentPolicy } from '../common/depl
 import { parseAdfTimespan } from '../common/duration';
 import { escapeLiteral, SystemObject } from '../common/expressions';
 import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
-import type { ActivityDefinition, ActivityPolicyDef, PipelineDefinition, WebServiceFileDef } from '../common/pipeline';
+import type {
+  ActivityDefinition,
+  ActivityPolicyDef,
+  PipelineDefinition,
+  WebServiceFileDef,
+} from '../common/pipeline-definition';
 import type { RetrainAndUpdateInput, RetrainAndUpdateResult, RunStatus, UpdateResult } from '../common/types';
 import type { BatchOutput, UpdateOutput } from './engine';
 import { DEFAULT_ACTIVITY_TIMEOUT, DEFAULT_POLL_SECONDS, PipelineEngine } from './engine';

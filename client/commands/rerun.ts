@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { escapeLiteral } from '../../common/expressions';
-import type { RecoveryView, RunPipelineInput, RunPipelineResult } from '../../common/pipeline';
+import type { RecoveryView, RunPipelineInput, RunPipelineResult } from '../../common/pipeline-definition';
 import type { RetrainAndUpdateInput } from '../../common/types';
 import { recoveryQuery } from '../../workflows/queries';
 import { printPipelineResult } from '../pipeline-run';
@@ -34,7 +34,7 @@ export interface RerunPlan {
 }
 
 /**
- * ADF's "Rerun from failed activity" (spec §6.2): the new run gets the reference run's parameters and the recorded
+ * ADF's "Rerun from failed activity" (docs/spec/adf-pipeline-semantics.md §6.2): the new run gets the reference run's parameters and the recorded
  * outcome of each of its activities; the engine reuses what succeeded (not downstream of a failure) and runs the rest.
  */
 export async function planRerun(client: Client, workflowId: string): Promise<RerunPlan> {

@@ -1,7 +1,7 @@
-/** ADF's dependency and leaf rules (spec §3.2, §3.3), pure. The engine corpus runs the same shapes on Temporal. */
+/** ADF's dependency and leaf rules (docs/spec/adf-pipeline-semantics.md §3.2, §3.3), pure. The engine corpus runs the same shapes on Temporal. */
 import type { DagNode, EffectiveStatus } from '../../common/dag';
 import { conditionHolds, dependenciesHold, findCycle, leafRule } from '../../common/dag';
-import type { DependencyCondition } from '../../common/pipeline';
+import type { DependencyCondition } from '../../common/pipeline-definition';
 
 const on = (activity: string, ...conditions: DependencyCondition[]) => ({ activity, conditions });
 const statuses = (m: Record<string, EffectiveStatus>) => (n: string) => m[n];

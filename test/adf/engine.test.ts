@@ -10,7 +10,12 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import type { Activities, PipelineActivities } from '../../activities';
 import { FailureType } from '../../common/failures';
-import type { PipelineDefinition, RecoveryView, RunPipelineInput, RunPipelineResult } from '../../common/pipeline';
+import type {
+  PipelineDefinition,
+  RecoveryView,
+  RunPipelineInput,
+  RunPipelineResult,
+} from '../../common/pipeline-definition';
 import type { BatchExecutionStep, ModelRef, RunStatus } from '../../common/types';
 import type { LinkedService } from '../../config/adf';
 import { Diagnostics, formatDiagnostic } from '../../config/diagnostics';

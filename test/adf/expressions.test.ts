@@ -1,5 +1,5 @@
 /**
- * The ADF expression subset (spec §4.1): parsing, typed vs interpolated results, escapes, system variables, the
+ * The ADF expression subset (docs/spec/adf-pipeline-semantics.md §4.1): parsing, typed vs interpolated results, escapes, system variables, the
  * functions retrain pipelines use, and .NET date formats. Pure: no server.
  */
 import type { EvalContext } from '../../common/expressions';

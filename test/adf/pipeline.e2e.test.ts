@@ -23,7 +23,7 @@ import { buildActivityDeps } from '../../worker/deps';
 import { createWorker } from '../../worker/worker';
 import { checkPipeline, startPipeline } from '../../client/pipeline-run';
 import { FailureType } from '../../common/failures';
-import type { RunPipelineResult } from '../../common/pipeline';
+import type { RunPipelineResult } from '../../common/pipeline-definition';
 import type { RunStatus } from '../../common/types';
 import { statusQuery } from '../../workflows/queries';
 import type { TemporalTestContext } from '../helpers/temporal';

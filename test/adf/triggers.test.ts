@@ -1,4 +1,4 @@
-/** ScheduleTrigger → Temporal ScheduleSpec (spec §5.1), including Windows time zones. Pure: no server. */
+/** ScheduleTrigger → Temporal ScheduleSpec (docs/spec/adf-pipeline-semantics.md §5.1), including Windows time zones. Pure: no server. */
 import { mapScheduleTrigger } from '../../config/triggers';
 import { windowsToIana } from '../../config/windows-zones';
 

@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { FailureType } from '../common/failures';
-import type { PipelineDefinition } from '../common/pipeline';
+import type { PipelineDefinition } from '../common/pipeline-definition';
 import type { ActivityDeps } from './deps';
 
 export interface LoadPipelineInput {

@@ -11,7 +11,7 @@ import type { PipelineActivities } from '../activities';
 import { evaluateValue, ExpressionError, isExpression, SystemObject } from '../common/expressions';
 import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
 import { jsonBytes, PAYLOAD_LIMIT_BYTES, payloadTooLargeMessage } from '../common/limits';
-import type { PipelineDefinition, RunPipelineInput, RunPipelineResult } from '../common/pipeline';
+import type { PipelineDefinition, RunPipelineInput, RunPipelineResult } from '../common/pipeline-definition';
 import type { RunStatus } from '../common/types';
 import { DEFAULT_POLL_SECONDS, messageOf, PipelineEngine } from './engine';
 import { recoveryQuery, statusQuery } from './queries';

@@ -14,6 +14,17 @@ export type { RecoveryInput } from './types';
 
 export type Expr = unknown;
 
+/** ADF's documented default activity timeout (the swagger says 7 days; the docs and ADF Studio say 12 h). */
+export const DEFAULT_ACTIVITY_TIMEOUT = '0.12:00:00';
+
+/** What ADF shows for a secure input or output, and exports for a secure value. */
+export const MASKED = '**********';
+
+/** A value ADF masked on export (any run of `*`): a placeholder, never a usable secret. */
+export function isMasked(value: string): boolean {
+  return /^\*+$/.test(value);
+}
+
 export type DependencyCondition = 'Succeeded' | 'Failed' | 'Skipped' | 'Completed';
 
 export interface ActivityDependency {
