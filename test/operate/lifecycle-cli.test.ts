@@ -428,7 +428,7 @@ describe('the model lifecycle from the retrain CLI', () => {
     }
   }
 
-  test("when the README's `temporal workflow update execute` approves a waiting run, then it deploys", async () => {
+  test("when the docs' `temporal workflow update execute` approves a waiting run, then it deploys", async () => {
     const bin = await temporalCli();
     const before = startedJobs(env.emu);
     const h = await start(input({ deployment: approval }));

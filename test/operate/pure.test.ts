@@ -1,10 +1,11 @@
 /** The operations code that needs no server: masking, the metrics address, list queries, spec and table text. */
+import { readFileSync } from 'node:fs';
 import { redact, MASK } from '../../client/redact';
 import { buildListQuery, parseSince } from '../../client/commands/list';
 import { formatDuration, renderTable } from '../../client/commands/common';
 import { describeSpec } from '../../client/schedules';
 import { metricsAddress } from '../../worker/metrics';
-import { readmeCommands } from './readme';
+import { documents, readmeBlock, readmeCommands } from './readme';
 
 describe('redact', () => {
   test('when values carry credentials, then keys, SAS signatures, account keys and bearer tokens are masked', () => {
@@ -104,11 +105,25 @@ describe('text output', () => {
     expect([850, 12_400, 185_000, 7_380_000].map(formatDuration)).toEqual(['850ms', '12s', '3m 05s', '2h 03m']);
   });
 
-  test("when the README's command blocks are read, then every line is a temporal command", () => {
+  test("when the docs' command blocks are read, then every line is a temporal command", () => {
     for (const block of ['namespace-setup', 'temporal-workflow', 'temporal-schedule']) {
       const commands = readmeCommands(block);
       expect(commands.length).toBeGreaterThan(3);
       for (const c of commands) expect(c).toMatch(/^temporal (operator|workflow|schedule) /);
     }
+  });
+
+  test('when the docs are searched for marked blocks, then each block a test runs is there once, and no other', () => {
+    const markers = documents().flatMap((f) =>
+      [...readFileSync(f, 'utf8').matchAll(/<!-- ops:([\w-]+) -->/g)].map((m) => m[1]),
+    );
+    expect(markers.sort()).toEqual([
+      'envconfig-profile',
+      'namespace-setup',
+      'temporal-approve',
+      'temporal-schedule',
+      'temporal-workflow',
+    ]);
+    for (const name of markers) expect(readmeBlock(name).trim()).not.toBe('');
   });
 });

@@ -213,7 +213,7 @@ describe('several worker processes on one task queue', () => {
     expect((JSON.parse(r.out) as unknown[]).length).toBeGreaterThanOrEqual(6);
   });
 
-  test("when the README's Temporal Cloud profile is loaded, then it yields the address, namespace, API key and TLS", () => {
+  test("when the docs' Temporal Cloud profile is loaded, then it yields the address, namespace, API key and TLS", () => {
     const data = Buffer.from(readmeBlock('envconfig-profile'));
     const cloud = loadClientConnectConfig({ profile: 'cloud', configSource: { data }, disableEnv: true });
     expect(cloud.namespace).toBe('my-namespace.a1b2c');

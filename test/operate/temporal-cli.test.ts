@@ -1,7 +1,7 @@
 /**
- * The `temporal` CLI blocks of README.md, run exactly as written (parsed out of the README) with the temporal binary
- * infra/temporal-server.ts provides, against the suite's dev server. They run in a namespace of their own, set up by
- * the README's own production commands, with a worker polling the README's task queue there.
+ * The `temporal` CLI blocks of docs/operating.md, run exactly as written (parsed out of the guide by ./readme) with the
+ * temporal binary the project provisions, against the suite's dev server. They run in a namespace of their own, set up
+ * by the guide's own production commands, with a worker polling the guide's task queue there.
  */
 import { spawn } from 'node:child_process';
 import { dirname } from 'node:path';
@@ -21,7 +21,7 @@ interface Ran {
   out: string;
 }
 
-describe('the temporal CLI commands in README.md', () => {
+describe('the temporal CLI commands in the docs', () => {
   let env: OpsEnv;
   let bin: string;
   let client: Client;
@@ -77,7 +77,7 @@ describe('the temporal CLI commands in README.md', () => {
 
   afterAll(async () => env?.close());
 
-  test("when the README's namespace setup runs on a new namespace, then the product's search attributes exist", async () => {
+  test("when the docs' namespace setup runs on a new namespace, then the product's search attributes exist", async () => {
     const commands = readmeCommands('namespace-setup');
     expect(commands.length).toBe(5);
     for (const cmd of commands) {
@@ -86,7 +86,7 @@ describe('the temporal CLI commands in README.md', () => {
     }
     const attrs = await env.t.client.connection.operatorService.listSearchAttributes({ namespace });
     for (const name of Object.keys(SEARCH_ATTRIBUTES)) expect(Object.keys(attrs.customAttributes)).toContain(name);
-    // Now a worker can run the README's workflows in this namespace, on the README's task queue.
+    // Now a worker can run the docs' workflows in this namespace, on the docs' task queue.
     await env.startWorker({ taskQueue: 'ml-retrain', namespace });
   });
 
@@ -109,7 +109,7 @@ describe('the temporal CLI commands in README.md', () => {
         await waitUntil('run 2 training', async () => (await h.query(statusQuery)).besStatus === 'Running');
       }
       if (/workflow describe .*retrain-manual-2/.test(cmd)) {
-        // Cancelling is asynchronous: the run first DELETEs its BES job, then ends (the README says so).
+        // Cancelling is asynchronous: the run first DELETEs its BES job, then ends (the docs say so).
         const h = client.workflow.getHandle('retrain-manual-2');
         await waitUntil('run 2 to end', async () => (await h.describe()).status.name !== 'RUNNING');
       }
@@ -131,7 +131,7 @@ describe('the temporal CLI commands in README.md', () => {
     expect(out(/workflow count/)[0]).toMatch(/Total: 1\b/);
     expect(out(/workflow describe .*retrain-manual-2/)[0]).toMatch(/Status\s+CANCELED/);
 
-    // What the README says the commands do, checked through the SDK and the emulator.
+    // What the docs say the commands do, checked through the SDK and the emulator.
     const manual1 = client.workflow.getHandle('retrain-manual-1');
     expect(await (await manual1.describe()).staticSummary()).toBe('Manual retrain of trainingEndpoint');
     const cancelled = await client.workflow.getHandle('retrain-manual-2').query(statusQuery);
