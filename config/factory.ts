@@ -1,8 +1,10 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PipelineDefinition } from '../common/pipeline-definition';
-import type { LinkedService } from './adf';
-import { ConfigError, isObject, listJson, prop, readJsonFile, readLinkedServices, reportReadError } from './adf';
+import { ConfigError } from './errors';
+import { isObject, listJson, prop, readJsonFile, reportReadError } from './json';
+import type { LinkedService } from './linked-services';
+import { readLinkedServices } from './linked-services';
 import type { Diagnostic } from './diagnostics';
 import { Diagnostics, formatDiagnostic } from './diagnostics';
 import { detectArmTemplate, detectV1Dataset } from './formats';

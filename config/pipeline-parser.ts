@@ -16,10 +16,10 @@ import type {
 import { DEFAULT_ACTIVITY_TIMEOUT, isMasked, SUPPORTED_ACTIVITY_TYPES } from '../common/pipeline-definition';
 import { parseAdfTimespan } from '../common/duration';
 import { filePathProblem, hiddenCharacterProblem } from '../common/paths';
-import type { LinkedService } from './adf';
-import { ARM_EXPRESSION, armExpressionMessage, isObject, keyOf, prop, str } from './adf';
 import { Diagnostics, key } from './diagnostics';
-import { detectArmTemplate, detectV1Pipeline } from './formats';
+import { ARM_EXPRESSION, armExpressionMessage, detectArmTemplate, detectV1Pipeline } from './formats';
+import { isObject, keyOf, prop, str } from './json';
+import type { LinkedService } from './linked-services';
 
 /**
  * ADF v2 pipeline JSON → the engine's normalized definition, with every problem reported as file + JSON path.

@@ -1,6 +1,7 @@
 import type { CalendarSpec, DayOfWeek, IntervalSpec, Month, ScheduleSpec } from '@temporalio/client';
 import { analyze, daysInMonth, ExpressionError, isSupportedFunction } from '../common/expressions';
-import { ConfigError, isObject, keyOf, prop, str } from './adf';
+import { ConfigError } from './errors';
+import { isObject, keyOf, prop, str } from './json';
 import { hiddenCharacterProblem } from '../common/paths';
 import { windowsToIana } from './windows-zones';
 
