@@ -1,12 +1,11 @@
 import type { ActivityDefinition, PipelineDefinition } from '../../common/pipeline-definition';
 import { SUPPORTED_ACTIVITY_TYPES } from '../../common/pipeline-definition';
-import { hiddenCharacterProblem } from '../../common/paths';
 import { Diagnostics } from '../diagnostics';
 import { isObject, keyOf, prop, str } from '../json';
 import { parseDependsOn } from './dependencies';
 import { parsePolicy } from './policy';
 import type { Obj } from './reader';
-import { PipelineReader } from './reader';
+import { adfNameProblem, PipelineReader } from './reader';
 import type { ActivityBase, ActivityContext } from './type-properties';
 import { typePropertiesOf } from './type-properties';
 
@@ -18,12 +17,7 @@ const KNOWN_UNSUPPORTED = [
 ]; // prettier-ignore
 
 export function activityNameProblem(name: string): string | undefined {
-  const hidden = hiddenCharacterProblem(name);
-  if (hidden) return hidden;
-  if (name.length > 55) return `is ${name.length} characters long; ADF allows at most 55`;
-  if (!/^[A-Za-z0-9_]/.test(name)) return 'must start with a letter, a digit or an underscore';
-  if (/[.+?/<>*%&:\\]/.test(name)) return 'must not contain any of . + ? / < > * % & : \\ (ADF naming rules)';
-  return undefined;
+  return adfNameProblem(name, 55);
 }
 
 export function parseActivity(

@@ -2,7 +2,6 @@ import { downstreamOf, findCycle } from '../../common/dag';
 import type { DeploymentPolicy } from '../../common/deployment';
 import { policyFromAnnotations } from '../../common/deployment';
 import type { ActivityDefinition, PipelineDefinition, UpdateResourceActivity } from '../../common/pipeline-definition';
-import { hiddenCharacterProblem } from '../../common/paths';
 import type { Diagnostics } from '../diagnostics';
 import { detectArmTemplate, detectV1Pipeline } from '../formats';
 import { isObject, keyOf, prop } from '../json';
@@ -11,7 +10,7 @@ import { parseActivity } from './activity';
 import { checkExpressions, checkModelPaths } from './checks';
 import { resolveDependencies } from './dependencies';
 import { parseParameters, parseVariables } from './parameters';
-import { PipelineReader } from './reader';
+import { adfNameProblem, PipelineReader } from './reader';
 
 /**
  * ADF v2 pipeline JSON → the engine's normalized definition, with every problem reported as file + JSON path.
@@ -26,12 +25,7 @@ import { PipelineReader } from './reader';
 export const MAX_ACTIVITIES_PER_PIPELINE = 80;
 
 export function pipelineNameProblem(name: string): string | undefined {
-  const hidden = hiddenCharacterProblem(name);
-  if (hidden) return hidden;
-  if (name.length > 140) return `is ${name.length} characters long; ADF allows at most 140`;
-  if (!/^[A-Za-z0-9_]/.test(name)) return 'must start with a letter, a digit or an underscore';
-  if (/[.+?/<>*%&:\\]/.test(name)) return 'must not contain any of . + ? / < > * % & : \\ (ADF naming rules)';
-  return undefined;
+  return adfNameProblem(name, 140);
 }
 
 export interface ParsePipelineResult {

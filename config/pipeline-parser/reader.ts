@@ -8,6 +8,16 @@ import type { LinkedService } from '../linked-services';
 
 export type Obj = Record<string, unknown>;
 
+/** ADF naming rules for pipelines and activities, which differ only in length (140 and 55). */
+export function adfNameProblem(name: string, maxLength: number): string | undefined {
+  const hidden = hiddenCharacterProblem(name);
+  if (hidden) return hidden;
+  if (name.length > maxLength) return `is ${name.length} characters long; ADF allows at most ${maxLength}`;
+  if (!/^[A-Za-z0-9_]/.test(name)) return 'must start with a letter, a digit or an underscore';
+  if (/[.+?/<>*%&:\\]/.test(name)) return 'must not contain any of . + ? / < > * % & : \\ (ADF naming rules)';
+  return undefined;
+}
+
 export function refName(v: unknown): string | undefined {
   if (isObject(v)) {
     const n = prop(v, 'referenceName');
