@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
-import type { AzureMLLinkedService } from '../config/adf';
+import type { AzureMLLinkedService } from '../config/linked-services';
 import { FailureType } from '../common/failures';
 import type {
   BatchExecutionStep,

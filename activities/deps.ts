@@ -1,6 +1,6 @@
 import type { HttpClient } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/core-auth';
-import type { AzureMLLinkedService, StorageLinkedService } from '../config/adf';
+import type { AzureMLLinkedService, StorageLinkedService } from '../config/linked-services';
 import type { PipelineSource } from './pipeline-loader';
 import type { StorageAccess } from './storage';
 

@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { StorageSharedKeyCredential } from '@azure/storage-blob';
 import { BlobClient, BlobSASPermissions, BlobServiceClient, generateBlobSASQueryParameters } from '@azure/storage-blob';
 import { isRestError } from '@azure/core-rest-pipeline';
-import type { StorageLinkedService } from '../config/adf';
+import type { StorageLinkedService } from '../config/linked-services';
 import { filePathProblem } from '../common/paths';
 import { FailureType } from '../common/failures';
 

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type { AccessToken } from '@azure/core-auth';
-import type { AzureMLLinkedService } from '../config/adf';
+import type { AzureMLLinkedService } from '../config/linked-services';
 import { FailureType } from '../common/failures';
 import type { ServiceUpdate } from '../common/models';
 import type { ModelSource, UpdateKind, UpdateResult, UpdateServiceInput } from '../common/types';

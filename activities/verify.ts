@@ -3,7 +3,7 @@ import { Context } from '@temporalio/activity';
 import type { VerificationPolicy } from '../common/deployment';
 import { FailureType } from '../common/failures';
 import type { VerificationResult } from '../common/models';
-import type { AzureMLLinkedService } from '../config/adf';
+import type { AzureMLLinkedService } from '../config/linked-services';
 import type { ActivityDeps } from './deps';
 import type { CallContext, HttpResult } from './http';
 import { parseErrorBody, send } from './http';

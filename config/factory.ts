@@ -1,14 +1,16 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PipelineDefinition } from '../common/pipeline-definition';
-import type { LinkedService } from './adf';
-import { ConfigError, isObject, listJson, prop, readJsonFile, readLinkedServices, reportReadError } from './adf';
+import { ConfigError } from './errors';
+import { isObject, listJson, prop, readJsonFile, reportReadError } from './json';
+import type { LinkedService } from './linked-services';
+import { readLinkedServices } from './linked-services';
 import type { Diagnostic } from './diagnostics';
 import { Diagnostics, formatDiagnostic } from './diagnostics';
 import { detectArmTemplate, detectV1Dataset } from './formats';
 import { parsePipeline } from './pipeline-parser';
 import type { TriggerMapping } from './triggers';
-import { mapScheduleTrigger } from './triggers';
+import { readScheduleTrigger } from './triggers';
 
 /**
  * The whole ADF folder (git layout: linkedService/, pipeline/, trigger/, dataset/), checked without any remote call.
@@ -89,24 +91,20 @@ export async function validateFolder(dir: string): Promise<FolderValidation> {
       d.error(path, arm.path, arm.message);
       continue;
     }
-    try {
-      const m = mapScheduleTrigger(path, raw);
-      for (const w of m.warnings) d.warn(path, '$', w);
-      for (const u of m.unmapped) d.warn(path, '$', `not mapped: ${u}`);
-      m.pipelines.forEach((p, i) => {
-        if (!pipelineNames.has(p.pipelineName.toLowerCase())) {
-          d.error(
-            path,
-            `$.properties.pipelines[${i}].pipelineReference.referenceName`,
-            `pipeline '${p.pipelineName}' is not defined in pipeline/`,
-          );
-        }
-      });
-      triggers.push(m);
-    } catch (e) {
-      if (e instanceof ConfigError) for (const p of e.problems) pushProblem(d, path, p);
-      else throw e;
-    }
+    const m = readScheduleTrigger(path, raw, d);
+    if (!m) continue;
+    for (const w of m.warnings) d.warn(path, '$', w);
+    for (const u of m.unmapped) d.warn(path, '$', `not mapped: ${u}`);
+    m.pipelines.forEach((p, i) => {
+      if (!pipelineNames.has(p.pipelineName.toLowerCase())) {
+        d.error(
+          path,
+          `$.properties.pipelines[${i}].pipelineReference.referenceName`,
+          `pipeline '${p.pipelineName}' is not defined in pipeline/`,
+        );
+      }
+    });
+    triggers.push(m);
   }
   for (const { path, raw } of await readAll(dir, 'dataset', d)) {
     const found = detectArmTemplate(raw) ?? detectV1Dataset(raw);
@@ -137,14 +135,6 @@ async function readLinkedServicesChecked(
     }
   }
   return readLinkedServices(dir, d);
-}
-
-/** A `file: path: message` problem string back into a diagnostic (trigger mapping reports strings). */
-function pushProblem(d: Diagnostics, file: string, problem: string): void {
-  const rest = problem.startsWith(`${file}: `) ? problem.slice(file.length + 2) : problem;
-  const m = /^(\$[^:]*): (.*)$/s.exec(rest);
-  if (m) d.error(file, m[1], m[2]);
-  else d.error(file, '$', rest);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { isObject, keyOf, prop } from './adf';
+import { isObject, keyOf, prop } from './json';
 
 /**
  * Formats that look like ADF JSON but are not ADF v2 git-folder definitions (docs/spec/adf-pipeline-semantics.md §1.1, §2.3): ADF v1
@@ -131,4 +131,15 @@ export function detectV1Dataset(raw: unknown): FormatFinding | undefined {
     return v1(`${pp}.${keyOf(props, 'linkedServiceName')}`, 'linkedServiceName is a plain string');
   }
   return undefined;
+}
+
+/** ARM template expressions (`[parameters('x')]`, `[concat(...)]`): deployment-time, not ADF v2 (docs/spec/adf-pipeline-semantics.md §2.3). */
+export const ARM_EXPRESSION = /^\[\s*[A-Za-z][A-Za-z0-9]*\s*\(.*\)\s*\]$/s;
+
+export function armExpressionMessage(value: string): string {
+  return (
+    `holds the ARM template expression '${value.length > 60 ? `${value.slice(0, 57)}...` : value}': this file comes ` +
+    `from an ARM template (deployment-time), not an ADF git folder; give the real value, or export the factory's ` +
+    `git-integration JSON instead of the ARM template`
+  );
 }

@@ -1,7 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RetrainAndUpdateInput, UpdateResourceStep, WebServiceFile } from '../common/types';
-import { ConfigError, prop, readJsonFile, str } from './adf';
+import { ConfigError } from './errors';
+import { prop, readJsonFile, str } from './json';
 
 /**
  * Turns an ADF v2 pipeline with one AzureMLBatchExecution and the AzureMLUpdateResource activities that depend on

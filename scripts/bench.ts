@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { CA_DIR_ENV, startEmulator, writeCaDir } from '../emulator';
 import { spawn } from 'node:child_process';
 import { startTemporalServer } from '../infra/temporal-server';
-import { loadAdfConfig } from '../config/adf';
+import { loadAdfConfig } from '../config/linked-services';
 import { loadWorkerSettings } from '../config/env';
 import { buildActivityDeps } from '../worker/deps';
 import { createWorker, prebuiltWorkflowBundle } from '../worker/worker';

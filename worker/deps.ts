@@ -5,8 +5,8 @@ import { ClientSecretCredential, ManagedIdentityCredential } from '@azure/identi
 import type { ActivityDeps } from '../activities/deps';
 import { createStorageAccess, effectiveConnectionString, effectiveSasUri } from '../activities/storage';
 import type { StorageAccess } from '../activities/storage';
-import type { AdfConfig, AzureMLLinkedService, StorageLinkedService } from '../config/adf';
-import { getLinkedService } from '../config/adf';
+import type { AdfConfig, AzureMLLinkedService, StorageLinkedService } from '../config/linked-services';
+import { getLinkedService } from '../config/linked-services';
 import type { WorkerSettings } from '../config/env';
 import { FailureType } from '../common/failures';
 import { loadPipelineDefinition } from '../config/factory';

@@ -2,7 +2,8 @@
 import { NativeConnection } from '@temporalio/worker';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { Command } from 'commander';
-import { ConfigError, loadAdfConfig } from '../config/adf';
+import { ConfigError } from '../config/errors';
+import { loadAdfConfig } from '../config/linked-services';
 import { formatDiagnostic } from '../config/diagnostics';
 import { validateFolder } from '../config/factory';
 import { loadWorkerSettings } from '../config/env';

@@ -10,7 +10,7 @@ import { createHttpHeaders, RestError } from '@azure/core-rest-pipeline';
 import { createBesActivities } from '../../activities/bes';
 import type { ActivityDeps } from '../../activities/deps';
 import { DEFAULT_ACTIVITY_SETTINGS } from '../../activities/deps';
-import type { AzureMLLinkedService } from '../../config/adf';
+import type { AzureMLLinkedService } from '../../config/linked-services';
 import { Secret } from '../../config/secret';
 import { FailureType } from '../../common/failures';
 import type { BatchExecutionStep } from '../../common/types';

@@ -10,7 +10,7 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { createUpdateActivities } from '../../activities/update';
 import type { ActivityDeps } from '../../activities/deps';
 import { DEFAULT_ACTIVITY_SETTINGS } from '../../activities/deps';
-import type { AzureMLLinkedService } from '../../config/adf';
+import type { AzureMLLinkedService } from '../../config/linked-services';
 import { Secret } from '../../config/secret';
 import type { UpdateServiceInput } from '../../common/types';
 

@@ -17,7 +17,7 @@ import type {
   RunPipelineResult,
 } from '../../common/pipeline-definition';
 import type { BatchExecutionStep, ModelRef, RunStatus } from '../../common/types';
-import type { LinkedService } from '../../config/adf';
+import type { LinkedService } from '../../config/linked-services';
 import { Diagnostics, formatDiagnostic } from '../../config/diagnostics';
 import { parsePipeline } from '../../config/pipeline-parser';
 import { Secret } from '../../config/secret';

@@ -6,7 +6,7 @@ import { ClientSecretCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { startEmulator } from '../../emulator';
 import type { EmulatorHandle } from '../../emulator';
-import type { AdfConfig, LinkedService } from '../../config/adf';
+import type { AdfConfig, LinkedService } from '../../config/linked-services';
 import { Secret } from '../../config/secret';
 import { FailureType } from '../../common/failures';
 import { KeyVaultResolver } from '../../worker/keyvault';

@@ -17,7 +17,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { startEmulator } from '../../emulator';
 import type { EmulatorHandle } from '../../emulator';
 import { buildIlearner } from '../../emulator/blobs';
-import { loadAdfConfig } from '../../config/adf';
+import { loadAdfConfig } from '../../config/linked-services';
 import { loadWorkerSettings } from '../../config/env';
 import { buildActivityDeps } from '../../worker/deps';
 import { createWorker } from '../../worker/worker';

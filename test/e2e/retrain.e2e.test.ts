@@ -14,7 +14,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import type { HttpClient, PipelineRequest } from '@azure/core-rest-pipeline';
 import { startEmulator } from '../../emulator';
 import type { EmulatorHandle } from '../../emulator';
-import { loadAdfConfig } from '../../config/adf';
+import { loadAdfConfig } from '../../config/linked-services';
 import { loadWorkerSettings } from '../../config/env';
 import { buildActivityDeps } from '../../worker/deps';
 import { createWorker } from '../../worker/worker';

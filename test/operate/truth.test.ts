@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { loadAdfConfig } from '../../config/adf';
+import { loadAdfConfig } from '../../config/linked-services';
 import { loadWorkerSettings } from '../../config/env';
 import { buildActivityDeps } from '../../worker/deps';
 import { payloadGuardInterceptor } from '../../worker/payload-guard';

@@ -2,7 +2,8 @@ import { loadWorkerSettings } from '../../config/env';
 import { mkdtemp, mkdir, writeFile, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadAdfConfig, parseLinkedService } from '../../config/adf';
+import { ConfigError } from '../../config/errors';
+import { loadAdfConfig, parseLinkedService } from '../../config/linked-services';
 import { mapPipeline } from '../../config/pipeline';
 
 /** The seed document's JSON, copied verbatim into an ADF git-layout folder (test/fixtures/seed). */

@@ -21,7 +21,7 @@ import { FailureType } from '../../common/failures';
 import { scoringServiceWorkflowId } from '../../common/models';
 import type { ModelMetrics, TrainedModel } from '../../common/models';
 import type { ModelSource } from '../../common/types';
-import type { AzureMLLinkedService } from '../../config/adf';
+import type { AzureMLLinkedService } from '../../config/linked-services';
 import { Secret } from '../../config/secret';
 import { uniqueId } from '../helpers/temporal';
 
