@@ -103,6 +103,7 @@ export function deploymentVersion(
   };
 }
 
+const CLAIM_TIMEOUT_MS = 10 * 60_000;
 const NOT_FOUND = 5;
 const FAILED_PRECONDITION = 9;
 const ABORTED = 10;
@@ -136,7 +137,9 @@ export async function claimCurrentIfNone(o: {
 }): Promise<'claimed' | 'already current' | 'other current' | 'stopped'> {
   const { deploymentName, buildId } = o.version;
   const service = o.connection.workflowService;
-  for (let wait = 100; o.running(); wait = Math.min(wait * 2, 2000)) {
+  // A worker that has not polled in this long has a problem of its own; the loop only stops adding to it.
+  const deadline = Date.now() + CLAIM_TIMEOUT_MS;
+  for (let wait = 100; o.running() && Date.now() < deadline; wait = Math.min(wait * 2, 2000)) {
     try {
       const described = await service.describeWorkerDeployment({ namespace: o.namespace, deploymentName });
       const info = described.workerDeploymentInfo;
@@ -170,5 +173,6 @@ export async function claimCurrentIfNone(o: {
     }
     await pause(wait);
   }
+  if (o.running()) o.log(`gave up making build ${buildId} current in deployment ${deploymentName}: not registered`);
   return 'stopped';
 }
