@@ -27,6 +27,11 @@ export async function runWorker(opts: {
 }): Promise<void> {
   installTokenRefreshGuard((message) => console.warn(`worker: ${message}`));
   const settings = loadWorkerSettings(process.env, { configDir: opts.config, taskQueue: opts.taskQueue });
+  const versioning = loadVersioningSettings({
+    ...process.env,
+    ...(opts.deploymentName && { ML_WORKER_DEPLOYMENT: opts.deploymentName }),
+    ...(opts.buildId && { ML_WORKER_BUILD_ID: opts.buildId }),
+  });
   const adf = await loadAdfConfig(settings.configDir);
   // The same checks as `retrain validate`, with the same messages: a folder the validator refuses (a bad path, an
   // http endpoint, a pipeline over ADF's limits) never gets a worker that would fail its runs one by one later.
@@ -38,11 +43,6 @@ export async function runWorker(opts: {
   for (const w of folder.diagnostics.filter((d) => d.severity === 'warning')) {
     console.warn(`worker: warning: ${formatDiagnostic(w)}`);
   }
-  const versioning = loadVersioningSettings({
-    ...process.env,
-    ...(opts.deploymentName && { ML_WORKER_DEPLOYMENT: opts.deploymentName }),
-    ...(opts.buildId && { ML_WORKER_BUILD_ID: opts.buildId }),
-  });
   const deps = buildActivityDeps(adf, settings);
   const metrics = metricsAddress();
   // The runtime (and its metrics exporter) must exist before the first native connection.

@@ -28,8 +28,8 @@ jest.setTimeout(300_000);
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
-/** Long enough for B to start, be made current and A to stop while the job still runs. */
-const SLOW_JOB_MS = 25_000;
+/** Long enough for B to start, be made current and A to stop while the job still runs, on a busy machine too. */
+const SLOW_JOB_MS = 40_000;
 
 const quiet = { trace: () => undefined, debug: () => undefined, info: () => undefined, log: () => undefined };
 const bundleOf = (dir: string) =>
