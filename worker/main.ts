@@ -10,7 +10,8 @@ import { loadWorkerSettings } from '../config/env';
 import { buildActivityDeps } from './deps';
 import { installMetricsRuntime, metricsAddress } from './metrics';
 import { installTokenRefreshGuard } from './token-refresh-guard';
-import { createWorker, prebuiltWorkflowBundle, prebuiltWorkflowBundlePath } from './worker';
+import { loadVersioningSettings } from './versioning';
+import { createWorker, prebuiltWorkflowBundle, prebuiltWorkflowBundlePath, workerVersion } from './worker';
 
 /**
  * The composition root: settings, linked services (with their secrets), clients, activities, the worker. Temporal
@@ -21,9 +22,17 @@ export async function runWorker(opts: {
   taskQueue?: string;
   /** A workflow bundle to run instead of dist/workflow-bundle.js (tests pass one built from source). */
   workflowBundle?: { code: string };
+  /** Override ML_WORKER_DEPLOYMENT / ML_WORKER_BUILD_ID. */
+  deploymentName?: string;
+  buildId?: string;
 }): Promise<void> {
   installTokenRefreshGuard((message) => console.warn(`worker: ${message}`));
   const settings = loadWorkerSettings(process.env, { configDir: opts.config, taskQueue: opts.taskQueue });
+  const versioning = loadVersioningSettings({
+    ...process.env,
+    ...(opts.deploymentName && { ML_WORKER_DEPLOYMENT: opts.deploymentName }),
+    ...(opts.buildId && { ML_WORKER_BUILD_ID: opts.buildId }),
+  });
   const adf = await loadAdfConfig(settings.configDir);
   // The same checks as `retrain validate`, with the same messages: a folder the validator refuses (a bad path, an
   // http endpoint, a pipeline over ADF's limits) never gets a worker that would fail its runs one by one later.
@@ -57,10 +66,16 @@ export async function runWorker(opts: {
       deps,
       workflowBundle: opts.workflowBundle ?? prebuilt,
       maxConcurrentActivityTaskExecutions: settings.maxConcurrentActivities,
+      versioning,
+      log: (line) => console.log(`worker: ${line}`),
     });
+    const version = workerVersion(worker);
     console.log(
       `worker ready: task queue '${settings.taskQueue}', namespace '${namespace ?? 'default'}', ` +
         `${adf.linkedServices.size} linked services from ${settings.configDir}; ${bundleSource}` +
+        (version
+          ? `; deployment '${version.deploymentName}' build '${version.buildId}'`
+          : '; unversioned (ML_WORKER_VERSIONING=off)') +
         (metrics ? `; metrics http://${metrics}/metrics` : ''),
     );
     await worker.run();
@@ -75,9 +90,13 @@ if (require.main === module) {
     .description('Run the retrain worker: polls the task queue and runs the workflows and activities.')
     .option('-c, --config <dir>', 'ADF folder with linkedService/*.json (default $ML_CONFIG_DIR or ./adf)')
     .option('-q, --task-queue <name>', 'task queue (default $TEMPORAL_TASK_QUEUE or ml-retrain)')
+    .option('--deployment-name <name>', 'Worker Deployment (default $ML_WORKER_DEPLOYMENT or the task queue)')
+    .option('--build-id <id>', 'build id (default $ML_WORKER_BUILD_ID or <version>+<hash of the workflow bundle>)')
     .parse();
-  runWorker(program.opts<{ config?: string; taskQueue?: string }>()).catch((err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
-  });
+  runWorker(program.opts<{ config?: string; taskQueue?: string; deploymentName?: string; buildId?: string }>()).catch(
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(1);
+    },
+  );
 }

@@ -1,11 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
-import { Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, Runtime, Worker } from '@temporalio/worker';
+import type { WorkerDeploymentVersion } from '@temporalio/common';
 import type { ActivityDeps } from '../activities/deps';
 import { createActivities, createPipelineActivities } from '../activities';
 import { metricsInterceptor } from './metrics';
 import { payloadGuardInterceptor } from './payload-guard';
+import type { VersioningSettings } from './versioning';
+import { claimCurrentIfNone, DEFAULT_VERSIONING_BEHAVIOR, deploymentVersion } from './versioning';
 
 export interface CreateWorkerOptions {
   connection: NativeConnection;
@@ -16,6 +19,10 @@ export interface CreateWorkerOptions {
   workflowBundle?: { code: string };
   maxConcurrentActivityTaskExecutions?: number;
   identity?: string;
+  /** Worker Versioning (worker/versioning.ts); on, with every default, when absent. */
+  versioning?: Partial<VersioningSettings>;
+  /** Where the worker says what it did about versioning; the SDK's logger when absent. */
+  log?: (line: string) => void;
 }
 
 /** Where `npm run build` writes the workflow bundle: dist/workflow-bundle.js, next to the compiled worker. */
@@ -29,13 +36,26 @@ export function prebuiltWorkflowBundle(): { code: string } | undefined {
   return existsSync(path) ? { code: readFileSync(path, 'utf8') } : undefined;
 }
 
+/** The deployment version a worker runs as, so callers (and tests) can name it to the operator's commands. */
+export function workerVersion(worker: Worker): WorkerDeploymentVersion | undefined {
+  const deployment = worker.options.workerDeploymentOptions;
+  return deployment?.useWorkerVersioning ? deployment.version : undefined;
+}
+
 export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
-  const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = opts.workflowBundle
-    ? { workflowBundle: opts.workflowBundle }
+  const versioning = { enabled: true, setCurrent: 'if-none' as const, ...opts.versioning };
+  // A versioned worker names its build by the code it runs, so it needs that code in hand: bundle it here.
+  const bundle =
+    opts.workflowBundle ??
+    (versioning.enabled ? await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows') }) : undefined);
+  const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = bundle
+    ? { workflowBundle: bundle }
     : { workflowsPath: require.resolve('../workflows') };
-  return Worker.create({
+  const version = versioning.enabled && bundle ? deploymentVersion(versioning, opts.taskQueue, bundle.code) : undefined;
+  const namespace = opts.namespace ?? 'default';
+  const worker = await Worker.create({
     connection: opts.connection,
-    namespace: opts.namespace ?? 'default',
+    namespace,
     taskQueue: opts.taskQueue,
     activities: { ...createActivities(opts.deps), ...createPipelineActivities(opts.deps) },
     // Product counters (jobs submitted, updates, failures by type) on the runtime's metrics exporter.
@@ -46,6 +66,31 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
       maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions,
     }),
     ...(opts.identity !== undefined && { identity: opts.identity }),
+    ...(version && {
+      workerDeploymentOptions: {
+        useWorkerVersioning: true,
+        version,
+        defaultVersioningBehavior: DEFAULT_VERSIONING_BEHAVIOR,
+      },
+    }),
     ...workflowSource,
   });
+  if (version && versioning.setCurrent === 'if-none') {
+    const log =
+      opts.log ??
+      ((line: string) => {
+        Runtime.instance().logger.info(line);
+      });
+    // In the background: the server only learns of this version once run() polls. Until some version is current,
+    // the tasks of this deployment wait on the queue; none is lost.
+    void claimCurrentIfNone({
+      connection: opts.connection,
+      namespace,
+      version,
+      identity: worker.options.identity,
+      running: () => ['INITIALIZED', 'RUNNING'].includes(worker.getState()),
+      log,
+    }).catch((e: unknown) => log(`could not claim the current version: ${String(e)}`));
+  }
+  return worker;
 }
