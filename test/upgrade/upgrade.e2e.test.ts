@@ -11,7 +11,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import type { WorkerDeploymentVersion } from '@temporalio/common';
 import { startRetrain } from '../../client/run';
-import { loadAdfConfig } from '../../config/adf';
+import { loadAdfConfig } from '../../config/linked-services';
 import { loadWorkerSettings } from '../../config/env';
 import type { RetrainAndUpdateResult } from '../../common/types';
 import { cacheDir } from '../../infra/temporal-server';
