@@ -29,7 +29,7 @@ import {
   startRun,
   writeSummary,
 } from './harness';
-import { WorkerProcess } from './processes';
+import { WorkerProcess } from '../helpers/processes';
 
 interface Case {
   /** Linked services to add: copies of an existing one with some typeProperties replaced. */

@@ -26,7 +26,7 @@ import {
   startRun,
   writeSummary,
 } from './harness';
-import { WorkerProcess } from './processes';
+import { WorkerProcess } from '../helpers/processes';
 
 type Req = EmulatorInspection['requests'][number];
 

@@ -23,7 +23,7 @@ import {
   startRun,
   writeSummary,
 } from './harness';
-import { WorkerProcess } from './processes';
+import { WorkerProcess } from '../helpers/processes';
 
 const PHASES = ['Submitting', 'Starting', 'Training', 'LocatingModel', 'Updating'] as const;
 type Phase = (typeof PHASES)[number];

@@ -20,9 +20,10 @@ import { startEmulator } from '../../emulator';
 import type { AdfLinkedServiceJson, EmulatorHandle, EmulatorInspection, EmulatorOptions } from '../../emulator';
 import { Prng } from '../../emulator/random';
 import type { RetrainAndUpdateInput, RetrainAndUpdateResult } from '../../common/types';
-import type { ServiceRef } from '../lifecycle/world';
-import { liveJob, scoredBy } from '../lifecycle/world';
-import { ROOT } from './processes';
+import type { ServiceRef } from '../helpers/world';
+import { liveJob, scoredBy } from '../helpers/world';
+import { retrainInput } from '../helpers/inputs';
+import { ROOT } from '../helpers/processes';
 
 export { Prng };
 
@@ -298,40 +299,22 @@ export interface Served {
 
 export type LaneServing = Record<'arm' | 'classic', Served>;
 
+/**
+ * A run in a lane. The ARM service reads the model from storage; the classic endpoint from the BES output: both
+ * sources.
+ */
 export function runInput(env: DurabilityEnv, lane: Lane, runId: string, pollSeconds = 0.2): RetrainAndUpdateInput {
-  const storage = 'StorageLinkedService';
-  const model = `${env.container}/runs/${runId}/model.ilearner`;
-  return {
+  return retrainInput({
     pipeline: 'durability',
-    training: {
-      activityName: 'amlBEGetilearner',
-      linkedServiceName: lane.training,
-      webServiceInputs: {
-        input1: { linkedServiceName: storage, filePath: `${env.container}/input/train.csv` },
-        input2: { linkedServiceName: storage, filePath: `${env.container}/input/train.csv` },
-      },
-      webServiceOutputs: {
-        output1: { linkedServiceName: storage, filePath: model },
-        output2: { linkedServiceName: storage, filePath: `${env.container}/runs/${runId}/eval.csv` },
-      },
-    },
-    updates: [
-      // The ARM service reads the model from storage; the classic endpoint from the BES output: both sources.
-      {
-        activityName: 'amlUpdateArm',
-        linkedServiceName: lane.arm.linkedService,
-        trainedModelName: env.emu.ids.trainedModelName,
-        trainedModelLinkedServiceName: storage,
-        trainedModelFilePath: model,
-      },
-      {
-        activityName: 'amlUpdateClassic',
-        linkedServiceName: lane.classic.linkedService,
-        trainedModelName: env.emu.ids.trainedModelName,
-      },
-    ],
-    options: { pollIntervalSeconds: pollSeconds },
-  };
+    container: env.container,
+    trainedModelName: env.emu.ids.trainedModelName,
+    model: `${env.container}/runs/${runId}/model.ilearner`,
+    evaluation: `${env.container}/runs/${runId}/eval.csv`,
+    training: lane.training,
+    arm: { activityName: 'amlUpdateArm', linkedService: lane.arm.linkedService },
+    classic: { activityName: 'amlUpdateClassic', linkedService: lane.classic.linkedService },
+    pollSeconds,
+  });
 }
 
 export async function startRun(

@@ -5,51 +5,16 @@
  * key or SAS signature may appear. (Each durability test also scans its own runs' histories and worker output.)
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TemporalTestContext } from '../helpers/temporal';
 import { connectTemporal } from '../helpers/temporal';
 import { workerEnv } from './campaigns';
 import type { DurabilityEnv } from './harness';
 import { OUTPUT_DIR, productBundle, runInput, scanForSecrets, startDurabilityEnv, writeSummary } from './harness';
-import { runCli, WorkerProcess } from './processes';
-
-/** The demo's pipeline (scripts/demo.ts): train, then update the ARM service and the classic endpoint. */
-function demoPipeline(container: string, trainedModelName: string) {
-  const storage = { referenceName: 'StorageLinkedService', type: 'LinkedServiceReference' };
-  const model = `${container}/output/newModelForArm.ilearner`;
-  const update = (name: string, linkedService: string) => ({
-    name,
-    type: 'AzureMLUpdateResource',
-    linkedServiceName: { referenceName: linkedService, type: 'LinkedServiceReference' },
-    typeProperties: { trainedModelName, trainedModelLinkedServiceName: storage, trainedModelFilePath: model },
-    dependsOn: [{ activity: 'amlbeGetilearner', dependencyConditions: ['Succeeded'] }],
-  });
-  return {
-    name: 'RetrainAndUpdateDemo',
-    properties: {
-      activities: [
-        {
-          name: 'amlBEGetilearner',
-          type: 'AzureMLBatchExecution',
-          linkedServiceName: { referenceName: 'trainingEndpoint', type: 'LinkedServiceReference' },
-          typeProperties: {
-            webServiceInputs: {
-              input1: { LinkedServiceName: storage, FilePath: `${container}/input/train.csv` },
-              input2: { LinkedServiceName: storage, FilePath: `${container}/input/train.csv` },
-            },
-            webServiceOutputs: {
-              output1: { LinkedServiceName: storage, FilePath: model },
-              output2: { LinkedServiceName: storage, FilePath: `${container}/output/evaluation.csv` },
-            },
-          },
-        },
-        update('amlUpdateResource', 'updatableScoringEndpoint2'),
-        update('amlUpdateClassicEndpoint', 'classicScoringEndpoint'),
-      ],
-    },
-  };
-}
+import { cli } from '../helpers/cli';
+import { examplePipeline, writePipeline } from '../helpers/inputs';
+import { WorkerProcess } from '../helpers/processes';
 
 describe('secrets', () => {
   let t: TemporalTestContext;
@@ -60,11 +25,12 @@ describe('secrets', () => {
   beforeAll(async () => {
     t = await connectTemporal();
     env = await startDurabilityEnv({ lanes: 1, emulator: { seed: 6007 } });
-    await mkdir(join(env.configDir, 'pipeline'), { recursive: true });
-    await writeFile(
-      join(env.configDir, 'pipeline', 'RetrainAndUpdateDemo.json'),
-      JSON.stringify(demoPipeline(env.container, env.emu.ids.trainedModelName), null, 2),
-    );
+    // The demo's pipeline (scripts/demo.ts): train, then update the ARM service and the classic endpoint.
+    const demo = examplePipeline('RetrainAndUpdateDemo', {
+      container: env.container,
+      trainedModelName: env.emu.ids.trainedModelName,
+    });
+    await writePipeline(env.configDir, 'RetrainAndUpdateDemo', demo, 2);
     taskQueue = `secrets-${Date.now().toString(36)}`;
     worker = new WorkerProcess({
       configDir: env.configDir,
@@ -85,15 +51,15 @@ describe('secrets', () => {
   test('when the demo scenario and a failing run go through the CLI, then no key, secret or SAS signature shows in any history, output or log', async () => {
     const cliEnv = { ...workerEnv(env), TEMPORAL_TASK_QUEUE: taskQueue };
     const outputs: { name: string; text: string; code: number }[] = [];
-    const cli = async (name: string, args: string[]) => {
-      const r = await runCli(args, cliEnv);
-      outputs.push({ name: `retrain ${name}`, text: r.out, code: r.code });
+    const retrain = async (name: string, args: string[]) => {
+      const r = await cli(args, cliEnv, { fromSource: true });
+      outputs.push({ name: `retrain ${name}`, text: r.all, code: r.code });
       return r;
     };
     const ids = { demo: `${taskQueue}-demo`, failing: `${taskQueue}-failing`, input: `${taskQueue}-input` };
     const common = ['--config', env.configDir, '--task-queue', taskQueue, '--poll-seconds', '0.2'];
 
-    const demo = await cli('run --pipeline', [
+    const demo = await retrain('run --pipeline', [
       'run',
       '--pipeline',
       'RetrainAndUpdateDemo',
@@ -103,7 +69,7 @@ describe('secrets', () => {
     ]);
     expect(demo.code).toBe(0);
     env.emu.setJobFaults({ failNext: { count: 1, details: 'Module: Reader; Error 0001: Column names not found' } });
-    const failing = await cli('run --pipeline (BES fails)', [
+    const failing = await retrain('run --pipeline (BES fails)', [
       'run',
       '--pipeline',
       'RetrainAndUpdateDemo',
@@ -116,13 +82,13 @@ describe('secrets', () => {
     // The retrainAndUpdate workflow, from an input file, with the BES output as the classic endpoint's source.
     const inputFile = join(env.configDir, 'run-input.json');
     await writeFile(inputFile, JSON.stringify(runInput(env, env.lanes[0], ids.input)));
-    expect((await cli('run --input', ['run', '--input', inputFile, '--id', ids.input, ...common])).code).toBe(0);
+    expect((await retrain('run --input', ['run', '--input', inputFile, '--id', ids.input, ...common])).code).toBe(0);
     for (const id of Object.values(ids)) {
-      expect((await cli(`status ${id}`, ['status', id])).code).toBe(0);
-      expect((await cli(`status ${id} --json`, ['status', id, '--json'])).code).toBe(0);
+      expect((await retrain(`status ${id}`, ['status', id])).code).toBe(0);
+      expect((await retrain(`status ${id} --json`, ['status', id, '--json'])).code).toBe(0);
     }
-    await cli('list --json', ['list', '--json']);
-    await cli('validate', ['validate', '--config', env.configDir]);
+    await retrain('list --json', ['list', '--json']);
+    await retrain('validate', ['validate', '--config', env.configDir]);
 
     const logsDir = join(OUTPUT_DIR, 'durability', 'logs');
     const logs = existsSync(logsDir)
@@ -157,8 +123,8 @@ describe('secrets', () => {
     expect(control.leaks).toHaveLength(2);
     // The scan saw what it should: the runs' histories name the linked services, the CLI printed the result.
     expect(scan.historiesScanned).toBe(3);
-    expect(demo.out).toContain('succeeded');
-    expect(failing.out).toContain('Column names not found');
+    expect(demo.all).toContain('succeeded');
+    expect(failing.all).toContain('Column names not found');
     expect(scan.leaks).toEqual([]);
   }, 180_000);
 });

@@ -10,7 +10,7 @@ import type { EmulatorRoute, FaultRule } from '../../emulator';
 import type { RetrainAndUpdateInput } from '../../common/types';
 import type { TemporalTestContext } from '../helpers/temporal';
 import { connectTemporal } from '../helpers/temporal';
-import { updateLog } from '../lifecycle/world';
+import { updateLog } from '../helpers/world';
 import { workerEnv } from './campaigns';
 import type { DurabilityEnv, Lane, RunRecord } from './harness';
 import {
@@ -25,7 +25,7 @@ import {
   startRun,
   writeSummary,
 } from './harness';
-import { WorkerProcess } from './processes';
+import { WorkerProcess } from '../helpers/processes';
 
 describe('update idempotency', () => {
   let t: TemporalTestContext;

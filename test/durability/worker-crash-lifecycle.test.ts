@@ -15,7 +15,7 @@ import type { RetrainAndUpdateInput, RunStatus } from '../../common/types';
 import { approveUpdate, statusQuery } from '../../workflows/queries';
 import type { TemporalTestContext } from '../helpers/temporal';
 import { connectTemporal } from '../helpers/temporal';
-import { updateLog } from '../lifecycle/world';
+import { updateLog } from '../helpers/world';
 import { isProductScoring, workerEnv } from './campaigns';
 import type { DurabilityEnv, Lane, LaneServing, RunRecord } from './harness';
 import {
@@ -29,7 +29,7 @@ import {
   startRun,
   writeSummary,
 } from './harness';
-import { WorkerProcess } from './processes';
+import { WorkerProcess } from '../helpers/processes';
 
 jest.setTimeout(120_000);
 

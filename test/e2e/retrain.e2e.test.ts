@@ -3,134 +3,69 @@
  * management, ARM, Entra) over Azurite. Every assertion about the outside world comes from the emulator's
  * inspection and request log, not from the code under test.
  */
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
-import { BlobServiceClient } from '@azure/storage-blob';
 import type { HttpClient, PipelineRequest } from '@azure/core-rest-pipeline';
-import { startEmulator } from '../../emulator';
 import type { EmulatorHandle } from '../../emulator';
-import { loadAdfConfig } from '../../config/linked-services';
-import { loadWorkerSettings } from '../../config/env';
-import { buildActivityDeps } from '../../worker/deps';
-import { createWorker } from '../../worker/worker';
 import { startRetrain } from '../../client/run';
 import { FailureType } from '../../common/failures';
 import type { RetrainAndUpdateInput, RetrainAndUpdateResult } from '../../common/types';
 import { statusQuery } from '../../workflows/queries';
-import type { TemporalTestContext } from '../helpers/temporal';
-import { connectTemporal, uniqueId, workflowBundle } from '../helpers/temporal';
+import { cli } from '../helpers/cli';
+import { pipelineOf, writePipeline as writeAdfPipeline } from '../helpers/inputs';
+import type { Stack } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
+import { uniqueId } from '../helpers/temporal';
 
 const JOB_MS = 800;
 
 describe('retrainAndUpdate end to end on the emulator', () => {
-  let t: TemporalTestContext;
+  let stack: Stack;
   let emu: EmulatorHandle;
   let configDir: string;
   let container: string;
+  let mainQueue: string;
   const handles: WorkflowHandle[] = [];
-  const workers: { worker: Worker; running: Promise<void> }[] = [];
   /** Lets a test make the activities' HTTP client fail once after a given request (a crash in the wrong place). */
   let crashAfter: ((req: PipelineRequest) => boolean) | undefined;
 
+  /** A worker whose HTTP client can be told to fail once after a response arrived (crashAfter). */
   async function startWorker(dir: string, taskQueue: string): Promise<void> {
-    const adf = await loadAdfConfig(dir);
-    const settings = loadWorkerSettings({
-      ...process.env,
-      AZURE_AUTHORITY_HOST: emu.urls.authorityHost,
-      ML_ARM_POLL_INTERVAL_MS: '100',
-    });
-    const deps = buildActivityDeps(adf, settings);
-    const real = deps.httpClient;
-    const wrapped: HttpClient = {
-      async sendRequest(req) {
-        const res = await real.sendRequest(req);
-        if (crashAfter?.(req)) {
-          crashAfter = undefined;
-          throw new Error('simulated worker crash after the response arrived');
-        }
-        return res;
-      },
-    };
-    const worker = await createWorker({
-      connection: t.nativeConnection,
+    await stack.startWorker({
+      configDir: dir,
       taskQueue,
-      deps: { ...deps, httpClient: wrapped },
-      workflowBundle: await workflowBundle(),
+      wrapDeps: (deps) => {
+        const real = deps.httpClient;
+        const wrapped: HttpClient = {
+          async sendRequest(req) {
+            const res = await real.sendRequest(req);
+            if (crashAfter?.(req)) {
+              crashAfter = undefined;
+              throw new Error('simulated worker crash after the response arrived');
+            }
+            return res;
+          },
+        };
+        return { ...deps, httpClient: wrapped };
+      },
     });
-    workers.push({ worker, running: worker.run() });
   }
 
-  const mainQueue = uniqueId('e2e');
-
   beforeAll(async () => {
-    t = await connectTemporal();
-    const shared = process.env.ML_TEST_AZURITE_CONNECTION_STRING;
-    emu = await startEmulator({
-      azurite: shared ? { connectionString: shared } : undefined,
-      jobs: { runningMs: JOB_MS },
-      arm: { provisioningMs: 300 },
-    });
-    configDir = await mkdtemp(join(tmpdir(), 'e2e-adf-'));
-    await emu.writeConfig(configDir);
-    container = uniqueId('e2e').toLowerCase();
-    const blobs = BlobServiceClient.fromConnectionString(emu.storage.connectionString);
-    await blobs.createContainer(container);
-    await blobs.getContainerClient(container).getBlockBlobClient('input/train.csv').upload('a,b\n1,2\n', 8);
+    stack = await startStack({ name: 'e2e', pipeline: 'e2e', jobMs: JOB_MS, armProvisioningMs: 300, worker: false });
+    ({ emu, configDir, container, taskQueue: mainQueue } = stack);
     await startWorker(configDir, mainQueue);
   });
 
-  afterAll(async () => {
-    for (const w of workers) w.worker.shutdown();
-    await Promise.all(workers.map((w) => w.running));
-    await emu?.close();
-    await t?.close();
-  });
+  afterAll(async () => stack?.close());
 
-  function input(
-    over: Partial<RetrainAndUpdateInput> = {},
-    model = `${container}/models/${uniqueId('m')}.ilearner`,
-  ): RetrainAndUpdateInput {
-    const storage = 'StorageLinkedService';
-    return {
-      pipeline: 'e2e',
-      training: {
-        activityName: 'amlBEGetilearner',
-        linkedServiceName: 'trainingEndpoint',
-        webServiceInputs: {
-          input1: { linkedServiceName: storage, filePath: `${container}/input/train.csv` },
-          input2: { linkedServiceName: storage, filePath: `${container}/input/train.csv` },
-        },
-        webServiceOutputs: {
-          output1: { linkedServiceName: storage, filePath: model },
-          output2: { linkedServiceName: storage, filePath: `${container}/eval/${uniqueId('e')}.csv` },
-        },
-      },
-      updates: [
-        {
-          activityName: 'amlUpdateResource',
-          linkedServiceName: 'updatableScoringEndpoint2',
-          trainedModelName: emu.ids.trainedModelName,
-          trainedModelLinkedServiceName: storage,
-          trainedModelFilePath: model,
-        },
-        {
-          activityName: 'amlUpdateClassic',
-          linkedServiceName: 'classicScoringEndpoint',
-          trainedModelName: emu.ids.trainedModelName,
-        },
-      ],
-      options: { pollIntervalSeconds: 0.1 },
-      ...over,
-    };
-  }
+  const input = (over: Partial<RetrainAndUpdateInput> = {}, model?: string) => stack.input(over, model);
 
   async function run(i: RetrainAndUpdateInput, taskQueue = mainQueue): Promise<WorkflowHandle> {
-    const h = await startRetrain(t.client, i, { taskQueue, workflowId: uniqueId('e2e-run') });
+    const h = await startRetrain(stack.t.client, i, { taskQueue, workflowId: uniqueId('e2e-run') });
     handles.push(h);
     return h;
   }
@@ -296,64 +231,20 @@ describe('retrainAndUpdate end to end on the emulator', () => {
     expect(emu.inspect().updates.length).toBe(before);
   });
 
-  /** The `retrain` CLI as a user runs it: a separate process, exit code and output. */
-  function cli(args: string[]): Promise<{ code: number; out: string }> {
-    const bin = join(__dirname, '..', '..', 'dist', 'client', 'cli.js');
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [bin, ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      child.on('exit', (code) => resolve({ code: code ?? 1, out }));
-    });
-  }
+  const writePipeline = (name: string, i: RetrainAndUpdateInput) =>
+    writeAdfPipeline(configDir, name, pipelineOf(name, i));
 
-  async function writePipeline(name: string, i: RetrainAndUpdateInput): Promise<void> {
-    const ref = (n: string) => ({ referenceName: n, type: 'LinkedServiceReference' });
-    const file = (f: { linkedServiceName: string; filePath: string }) => ({
-      LinkedServiceName: ref(f.linkedServiceName),
-      FilePath: f.filePath,
-    });
-    const map = (m: Record<string, { linkedServiceName: string; filePath: string }> = {}) =>
-      Object.fromEntries(Object.entries(m).map(([k, v]) => [k, file(v)]));
-    await mkdir(join(configDir, 'pipeline'), { recursive: true });
-    await writeFile(
-      join(configDir, 'pipeline', `${name}.json`),
-      JSON.stringify({
-        name,
-        properties: {
-          activities: [
-            {
-              name: i.training.activityName,
-              type: 'AzureMLBatchExecution',
-              linkedServiceName: ref(i.training.linkedServiceName),
-              typeProperties: {
-                webServiceInputs: map(i.training.webServiceInputs),
-                webServiceOutputs: map(i.training.webServiceOutputs),
-              },
-            },
-            ...i.updates.map((u) => ({
-              name: u.activityName,
-              type: 'AzureMLUpdateResource',
-              linkedServiceName: ref(u.linkedServiceName),
-              typeProperties: {
-                trainedModelName: u.trainedModelName,
-                trainedModelLinkedServiceName: ref(u.trainedModelLinkedServiceName ?? 'StorageLinkedService'),
-                trainedModelFilePath: u.trainedModelFilePath ?? i.training.webServiceOutputs!.output1.filePath,
-              },
-              dependsOn: [{ activity: i.training.activityName, dependencyConditions: ['Succeeded'] }],
-            })),
-          ],
-        },
-      }),
-    );
-  }
+  /** The `retrain` CLI as a user runs it, its output as a terminal shows it. */
+  const cliAll = async (args: string[]) => {
+    const r = await cli(args);
+    return { code: r.code, out: r.all };
+  };
 
   test('when `retrain run` runs a pipeline that succeeds, then it prints progress and the result and exits 0', async () => {
     await writePipeline('CliOk', input());
     // Long enough for the CLI's once-a-second progress poll to see the job running.
     emu.setJobFaults({ slowNext: { count: 1, extraMs: 2500 } });
-    const r = await cli([
+    const r = await cliAll([
       'run',
       '--config',
       configDir,
@@ -374,7 +265,7 @@ describe('retrainAndUpdate end to end on the emulator', () => {
   test('when `retrain run` runs a pipeline whose job fails, then it prints the failure type and BES Details and exits 1', async () => {
     await writePipeline('CliFail', input());
     emu.setJobFaults({ failNext: { count: 1, details: 'Error 0001: Column names not found' } });
-    const r = await cli([
+    const r = await cliAll([
       'run',
       '--config',
       configDir,
@@ -391,7 +282,7 @@ describe('retrainAndUpdate end to end on the emulator', () => {
   });
 
   test('when `retrain run` names a pipeline that does not exist, then it says so in one line and exits 1', async () => {
-    const r = await cli(['run', '--config', configDir, '--pipeline', 'NoSuchPipeline']);
+    const r = await cliAll(['run', '--config', configDir, '--pipeline', 'NoSuchPipeline']);
     expect(r.out.trim()).toMatch(/^error: pipeline 'NoSuchPipeline' not found in .*pipeline$/);
     expect(r.code).toBe(1);
   });

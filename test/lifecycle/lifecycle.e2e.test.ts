@@ -18,25 +18,26 @@ import type { RetrainAndUpdateInput, RetrainAndUpdateResult, RunStatus } from '.
 import { serviceKeyOf } from '../../config/service-key';
 import { startOperation } from '../../activities/scoring-service';
 import { approveUpdate, rejectUpdate, rollbackUpdate, statusQuery } from '../../workflows/queries';
-import type { OpsEnv } from '../operate/helpers';
-import { startOpsEnv, waitUntil } from '../operate/helpers';
+import { waitUntil } from '../helpers/processes';
+import type { Stack } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
 import { uniqueId } from '../helpers/temporal';
-import type { ServiceRef } from './world';
-import { liveJob, scoredBy, seededServices, serving, startedJobs, updateLog } from './world';
+import type { ServiceRef } from '../helpers/world';
+import { liveJob, scoredBy, seededServices, serving, startedJobs, updateLog } from '../helpers/world';
 
 jest.setTimeout(240_000);
 
 const VERIFY = { timeoutSeconds: 20, intervalSeconds: 0.2 };
 
 describe('model lifecycle on the emulator', () => {
-  let env: OpsEnv;
+  let env: Stack;
   let arm: ServiceRef;
   let classic: ServiceRef;
   /** A third linked service: the classic web service's *default* endpoint, which ML Studio refuses to update. */
   const refusing = 'defaultScoringEndpoint';
 
   beforeAll(async () => {
-    env = await startOpsEnv({
+    env = await startStack({
       jobMs: 300,
       configure: async (dir, emu) => {
         const ls = {

@@ -10,17 +10,19 @@ import { startRetrain } from '../../client/run';
 import { buildProgram } from '../../client/cli';
 import { statusQuery } from '../../workflows/queries';
 import { uniqueId } from '../helpers/temporal';
-import type { OpsEnv } from './helpers';
-import { cli, startOpsEnv, waitUntil } from './helpers';
+import { cli } from '../helpers/cli';
+import { waitUntil } from '../helpers/processes';
+import type { Stack } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
 
 describe('retrain CLI: status, cancel, list, help and errors', () => {
-  let env: OpsEnv;
+  let env: Stack;
   let tq: Record<string, string>;
   // Runs of this file only: list filters on it, so other test files' runs never show up.
   const pipeline = uniqueId('CliOps');
 
   beforeAll(async () => {
-    env = await startOpsEnv();
+    env = await startStack();
     tq = { TEMPORAL_TASK_QUEUE: env.taskQueue };
   });
   afterAll(async () => env?.close());

@@ -7,7 +7,8 @@ import { access, mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { uniqueId } from '../helpers/temporal';
-import { CLI, cli, spawnLogged } from './helpers';
+import { CLI, cli } from '../helpers/cli';
+import { spawnLogged } from '../helpers/processes';
 
 const azurite = process.env.ML_TEST_AZURITE_CONNECTION_STRING;
 // The Azurite to attach to travels in the environment, never argv (where ps would show its key).

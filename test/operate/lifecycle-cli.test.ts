@@ -18,10 +18,13 @@ import { serviceKeyOf } from '../../config/service-key';
 import { ensureTemporalCli } from '../../infra/temporal-server';
 import { statusQuery } from '../../workflows/queries';
 import { uniqueId } from '../helpers/temporal';
-import type { ServiceRef } from '../lifecycle/world';
-import { liveJob, scoredBy, seededServices, serving, startedJobs, updateLog } from '../lifecycle/world';
-import type { CliResult, OpsEnv } from './helpers';
-import { CLI, cli, ROOT, spawnLogged, startOpsEnv, waitUntil } from './helpers';
+import type { ServiceRef } from '../helpers/world';
+import { liveJob, scoredBy, seededServices, serving, startedJobs, updateLog } from '../helpers/world';
+import type { CliResult } from '../helpers/cli';
+import { CLI, cli } from '../helpers/cli';
+import { ROOT, spawnLogged, waitUntil } from '../helpers/processes';
+import type { Stack } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
 import { readmeCommands } from './readme';
 
 jest.setTimeout(240_000);
@@ -30,7 +33,7 @@ jest.setTimeout(240_000);
 const VERIFY = { timeoutSeconds: 20, intervalSeconds: 0.2 };
 
 describe('the model lifecycle from the retrain CLI', () => {
-  let env: OpsEnv;
+  let env: Stack;
   let arm: ServiceRef;
   let classic: ServiceRef;
   /** A classic endpoint of its own, created for this file: it gets exactly one model. */
@@ -44,7 +47,7 @@ describe('the model lifecycle from the retrain CLI', () => {
   const pipeline = uniqueId('LifeCli');
 
   beforeAll(async () => {
-    env = await startOpsEnv({
+    env = await startStack({
       jobMs: 300,
       configure: async (dir, emu) => {
         const mgmt = emu.urls.classicUpdateResource.replace(/\/[^/]+$/, '/lonely');
@@ -381,7 +384,7 @@ describe('the model lifecycle from the retrain CLI', () => {
       const code = run.child.exitCode ?? (await new Promise<number | null>((r) => run.child.once('exit', r)));
       expect(code).toBe(0);
       const out = run.output();
-      outputs.push({ code: code ?? 1, out, err: '' });
+      outputs.push({ code: code ?? 1, out, err: '', all: out });
       expect(out).toMatch(
         new RegExp(
           `updated: +amlUpdateResource → updatableScoringEndpoint2 \\(arm\\) '.+': Deployed: model ${job}\\.\\w+ is live`,

@@ -16,13 +16,15 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { startRetrain } from '../../client/run';
 import type { RetrainAndUpdateResult } from '../../common/types';
 import { METRICS } from '../../worker/metrics';
-import { seededServices, serving, startedJobs, updateLog } from '../lifecycle/world';
+import { seededServices, serving, startedJobs, updateLog } from '../helpers/world';
 import { uniqueId } from '../helpers/temporal';
-import type { OpsEnv, Spawned } from './helpers';
-import { cli, ROOT, spawnLogged, startOpsEnv } from './helpers';
+import { cli } from '../helpers/cli';
+import type { Spawned } from '../helpers/processes';
+import { builtWorker, DIST } from '../helpers/processes';
+import type { Stack } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
 import { readmeBlock } from './readme';
 
-const DIST = join(ROOT, 'dist');
 const BUNDLE = join(DIST, 'workflow-bundle.js');
 
 function freePort(): Promise<number> {
@@ -68,7 +70,7 @@ function sumOf(text: string, name: string, labels: Record<string, string> = {}):
 }
 
 describe('several worker processes on one task queue', () => {
-  let env: OpsEnv;
+  let env: Stack;
   const taskQueue = uniqueId('scale');
   const workers: { proc: Spawned; metrics: string; pid: number }[] = [];
   let profileEnv: NodeJS.ProcessEnv;
@@ -78,7 +80,7 @@ describe('several worker processes on one task queue', () => {
 
   beforeAll(async () => {
     await ensureFreshBundle();
-    env = await startOpsEnv({ worker: false, jobMs: 300 });
+    env = await startStack({ worker: false, jobMs: 300 });
     const dir = await mkdtemp(join(tmpdir(), 'scale-'));
     const profileFile = join(dir, 'temporal.toml');
     await writeFile(
@@ -94,7 +96,7 @@ describe('several worker processes on one task queue', () => {
     const common = { ...env.emu.env, ML_ARM_POLL_INTERVAL_MS: '100', TEMPORAL_TASK_QUEUE: taskQueue };
     for (const base of [process.env, profileEnv]) {
       const port = await freePort();
-      const proc = spawnLogged(process.execPath, [join(DIST, 'worker', 'main.js'), '--config', env.configDir], {
+      const proc = builtWorker(['--config', env.configDir], {
         ...base,
         ...common,
         ML_METRICS_ADDRESS: `127.0.0.1:${port}`,
@@ -208,7 +210,7 @@ describe('several worker processes on one task queue', () => {
   });
 
   test('when the retrain CLI has only a profile file, then it connects through it (envconfig)', async () => {
-    const r = await cli(['list', '--pipeline', 'ScaleOut', '--json'], {}, ROOT, profileEnv);
+    const r = await cli(['list', '--pipeline', 'ScaleOut', '--json'], {}, { baseEnv: profileEnv });
     expect(r.code).toBe(0);
     expect((JSON.parse(r.out) as unknown[]).length).toBeGreaterThanOrEqual(6);
   });

@@ -3,24 +3,26 @@
  * emulator: the defaults (skip, 1-minute catch-up), trigger with the schedule's own overlap policy, pause-on-failure,
  * pause/unpause, backfill, delete, and both actions (retrainAndUpdate from --input, runPipeline from --pipeline).
  */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ScheduleHandle } from '@temporalio/client';
 import { ScheduleNotFoundError } from '@temporalio/client';
-import { samplePipeline } from '../../client/commands/dev';
 import { uniqueId } from '../helpers/temporal';
-import type { OpsEnv } from './helpers';
-import { cli, startOpsEnv, waitUntil } from './helpers';
+import { cli } from '../helpers/cli';
+import { examplePipeline, writePipeline } from '../helpers/inputs';
+import { waitUntil } from '../helpers/processes';
+import type { Stack } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
 
 describe('retrain schedule', () => {
-  let env: OpsEnv;
+  let env: Stack;
   let inputFile: string;
   let tq: string[];
   const created: string[] = [];
 
   beforeAll(async () => {
-    env = await startOpsEnv();
+    env = await startStack();
     const dir = await mkdtemp(join(tmpdir(), 'ops-sched-'));
     inputFile = join(dir, 'run.json');
     await writeFile(inputFile, JSON.stringify(env.input({ pipeline: uniqueId('Sched') })));
@@ -143,14 +145,13 @@ describe('retrain schedule', () => {
 
   test('when a schedule starts an ADF pipeline, then runPipeline runs it with the parameters and the trigger name', async () => {
     const name = uniqueId('SchedPipe').replace(/-/g, '');
-    const def = samplePipeline(env.emu.ids.trainedModelName) as { name: string; properties: Record<string, unknown> };
-    const text = JSON.stringify(def)
-      .replace(/azuremltesting\//g, `${env.container}/`)
-      .replace(/"name":"RetrainAndUpdate"/, `"name":"${name}"`);
-    const pipeline = JSON.parse(text) as typeof def;
+    const pipeline = examplePipeline('RetrainAndUpdate', {
+      container: env.container,
+      trainedModelName: env.emu.ids.trainedModelName,
+      name,
+    });
     pipeline.properties.parameters = { runDate: { type: 'String' } };
-    await mkdir(join(env.configDir, 'pipeline'), { recursive: true });
-    await writeFile(join(env.configDir, 'pipeline', `${name}.json`), JSON.stringify(pipeline));
+    await writePipeline(env.configDir, name, pipeline);
 
     const h = await create(['--pipeline', name, '--parameters', '{"runDate":"2024-01-01"}', '--every', '1d']);
     const d = await h.describe();

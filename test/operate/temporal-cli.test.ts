@@ -11,8 +11,9 @@ import { ensureTemporalCli } from '../../infra/temporal-server';
 import { SEARCH_ATTRIBUTES } from '../../common/search-attributes';
 import { statusQuery } from '../../workflows/queries';
 import { uniqueId } from '../helpers/temporal';
-import type { OpsEnv } from './helpers';
-import { ROOT, startOpsEnv, waitUntil } from './helpers';
+import { ROOT, waitUntil } from '../helpers/processes';
+import type { Stack } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
 import { readmeCommands } from './readme';
 
 interface Ran {
@@ -22,7 +23,7 @@ interface Ran {
 }
 
 describe('the temporal CLI commands in the docs', () => {
-  let env: OpsEnv;
+  let env: Stack;
   let bin: string;
   let client: Client;
   const namespace = uniqueId('readme');
@@ -61,7 +62,7 @@ describe('the temporal CLI commands in the docs', () => {
   }
 
   beforeAll(async () => {
-    env = await startOpsEnv({ worker: false, jobMs: 500 });
+    env = await startStack({ worker: false, jobMs: 500 });
     bin = await provisionedCli();
     const made = await sh(`temporal operator namespace create --namespace ${namespace} --retention 1d`);
     expect(made.code).toBe(0);

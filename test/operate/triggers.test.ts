@@ -6,14 +6,16 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScheduleNotFoundError } from '@temporalio/client';
-import { samplePipeline } from '../../client/commands/dev';
 import { MANAGED_BY } from '../../client/schedules';
 import { uniqueId } from '../helpers/temporal';
-import type { OpsEnv } from './helpers';
-import { cli, startOpsEnv, waitUntil } from './helpers';
+import { cli } from '../helpers/cli';
+import { examplePipeline, writePipeline } from '../helpers/inputs';
+import { waitUntil } from '../helpers/processes';
+import type { Stack } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
 
 describe('retrain triggers sync', () => {
-  let env: OpsEnv;
+  let env: Stack;
   let factory: string;
   let sync: (...extra: string[]) => ReturnType<typeof cli>;
   const suffix = uniqueId('t').replace(/-/g, '');
@@ -50,18 +52,19 @@ describe('retrain triggers sync', () => {
     writeFile(join(factory, 'trigger', file), JSON.stringify(json, null, 2));
 
   beforeAll(async () => {
-    env = await startOpsEnv();
+    env = await startStack();
     // The worker reads pipelines from its config folder; the triggers live in the same ADF folder.
     factory = env.configDir;
     await mkdir(join(factory, 'trigger'), { recursive: true });
     await mkdir(join(factory, 'pipeline'), { recursive: true });
     for (const name of [pipeA, pipeB]) {
-      const def = JSON.parse(
-        JSON.stringify(samplePipeline(env.emu.ids.trainedModelName)).replace(/azuremltesting\//g, `${env.container}/`),
-      ) as { name: string; properties: Record<string, unknown> };
-      def.name = name;
+      const def = examplePipeline('RetrainAndUpdate', {
+        container: env.container,
+        trainedModelName: env.emu.ids.trainedModelName,
+        name,
+      });
       def.properties.parameters = { runDate: { type: 'String' } };
-      await writeFile(join(factory, 'pipeline', `${name}.json`), JSON.stringify(def));
+      await writePipeline(factory, name, def);
     }
     await writeTrigger(
       `${nightly}.json`,

@@ -8,11 +8,11 @@
  * - the Temporal server killed while `run` follows: the CLI says so, re-attaches when it is back and reports the real
  *   outcome; when it stays down, it gives up with exit code 3, never "run failed".
  */
-import { writeFile, mkdir } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { loadAdfConfig } from '../../config/linked-services';
 import { loadWorkerSettings } from '../../config/env';
 import { buildActivityDeps } from '../../worker/deps';
@@ -20,26 +20,23 @@ import { payloadGuardInterceptor } from '../../worker/payload-guard';
 import { createWorker } from '../../worker/worker';
 import { CrashableTemporal } from '../durability/outages';
 import { uniqueId, workflowBundle } from '../helpers/temporal';
-import type { OpsEnv } from './helpers';
-import { CLI, cli, spawnLogged, waitUntil } from './helpers';
-import { startOpsEnv } from './helpers';
+import { CLI, cli } from '../helpers/cli';
+import { writePipeline as writeAdfPipeline } from '../helpers/inputs';
+import { spawnLogged, waitUntil } from '../helpers/processes';
+import type { Stack } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
 
-let env: OpsEnv;
+let env: Stack;
 beforeAll(async () => {
-  env = await startOpsEnv();
+  env = await startStack();
 });
 afterAll(async () => env?.close());
 
 /** `@replace(replace(…'xxxxxxxxxx'…))`: a string of 10^(n+1) characters built by the expression engine. */
 const grow = (n: number) => `@${'replace('.repeat(n)}'xxxxxxxxxx'${",'x','xxxxxxxxxx')".repeat(n)}`;
 
-async function writePipeline(name: string, activities: unknown[], variables: Record<string, unknown> = {}) {
-  await mkdir(join(env.configDir, 'pipeline'), { recursive: true });
-  await writeFile(
-    join(env.configDir, 'pipeline', `${name}.json`),
-    JSON.stringify({ name, properties: { activities, variables } }, null, 2),
-  );
-}
+const writePipeline = (name: string, activities: unknown[], variables: Record<string, unknown> = {}) =>
+  writeAdfPipeline(env.configDir, name, { name, properties: { activities, variables } }, 2);
 
 const setVar = (name: string, variableName: string, value: string, dependsOn: string[] = []) => ({
   name,
@@ -93,12 +90,10 @@ describe('a workflow task that keeps failing', () => {
   test('when the workflow code throws on every task, then status and run show the failing task with its cause, from history', async () => {
     const queue = uniqueId('broken');
     // A workflow of the product's type whose code is broken: its task fails and is retried forever.
-    const worker = await Worker.create({
-      connection: env.t.nativeConnection,
+    const stopWorker = await env.startWorker({
       taskQueue: queue,
       workflowsPath: require.resolve('./fixtures/broken-workflow'),
     });
-    const running = worker.run();
     const id = uniqueId('retrain-broken');
     try {
       await env.t.client.workflow.start('retrainAndUpdate', { taskQueue: queue, workflowId: id, args: [env.input()] });
@@ -128,8 +123,7 @@ describe('a workflow task that keeps failing', () => {
       }
     } finally {
       await env.t.client.workflow.getHandle(id).terminate('test over');
-      worker.shutdown();
-      await running;
+      await stopWorker();
     }
   }, 120_000);
 });

@@ -14,9 +14,9 @@ import { scoringServiceWorkflowId } from '../../common/models';
 import { serviceKeyOf } from '../../config/service-key';
 import { statusQuery } from '../../workflows/queries';
 import { uniqueId } from '../helpers/temporal';
-import { liveJob, seededServices } from '../lifecycle/world';
-import type { OpsEnv } from './helpers';
-import { startOpsEnv } from './helpers';
+import { liveJob, seededServices } from '../helpers/world';
+import type { Stack } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
 
 const UI = process.env.TEMPORAL_UI_URL;
 // `npm test` found or installed it (infra/chromium.ts) and says where.
@@ -34,7 +34,7 @@ const ARGS = [
 ];
 
 describe('Temporal Web UI', () => {
-  let env: OpsEnv;
+  let env: Stack;
   let browser: BrowserContext;
   let page: Page;
   let profile: string;
@@ -50,7 +50,7 @@ describe('Temporal Web UI', () => {
       throw new Error(
         'no Temporal Web UI to test: TEMPORAL_ADDRESS points at a server without one; set TEMPORAL_UI_URL',
       );
-    env = await startOpsEnv();
+    env = await startStack();
     const ok = await startRetrain(env.t.client, env.input({ pipeline }), {
       taskQueue: env.taskQueue,
       workflowId: `retrain-${pipeline}-ok`,

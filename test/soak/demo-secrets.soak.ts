@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scanForSecrets, writeSummary } from '../durability/harness';
-import { ROOT } from '../durability/processes';
+import { ROOT } from '../helpers/processes';
 
 describe('soak: demo output', () => {
   test(

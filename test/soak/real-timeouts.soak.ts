@@ -25,7 +25,7 @@ import {
   startRun,
   writeSummary,
 } from '../durability/harness';
-import { WorkerProcess } from '../durability/processes';
+import { WorkerProcess } from '../helpers/processes';
 
 describe('soak: worker crash with the product timeouts', () => {
   let t: TemporalTestContext;

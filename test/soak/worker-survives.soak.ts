@@ -6,41 +6,37 @@
  * where every request to the emulator is reset so activities retry network failures. The verdict is the process's:
  * it must still be alive at the end, exit 0 on SIGTERM, and never print the corruption message; every run must end.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { startRetrain } from '../../client/run';
 import { uniqueId } from '../helpers/temporal';
 import { writeSummary } from '../durability/harness';
-import type { OpsEnv } from '../operate/helpers';
-import { ROOT, spawnLogged, startOpsEnv } from '../operate/helpers';
+import { writePipeline } from '../helpers/inputs';
+import { builtWorker } from '../helpers/processes';
+import type { Stack } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
 
 const ROUNDS = Number(process.env.ML_CRASH_HUNT_ROUNDS ?? 4);
 const grow = (n: number) => `@${'replace('.repeat(n)}'xxxxxxxxxx'${",'x','xxxxxxxxxx')".repeat(n)}`;
 
-let env: OpsEnv;
+let env: Stack;
 beforeAll(async () => {
-  env = await startOpsEnv({ worker: false, jobMs: 3000 });
-  await mkdir(join(env.configDir, 'pipeline'), { recursive: true });
-  await writeFile(
-    join(env.configDir, 'pipeline', 'Huge.json'),
-    JSON.stringify({
-      name: 'Huge',
-      properties: {
-        variables: { v: { type: 'String' } },
-        activities: [{ name: 'SetHuge', type: 'SetVariable', typeProperties: { variableName: 'v', value: grow(6) } }],
-      },
-    }),
-  );
+  env = await startStack({ worker: false, jobMs: 3000 });
+  await writePipeline(env.configDir, 'Huge', {
+    name: 'Huge',
+    properties: {
+      variables: { v: { type: 'String' } },
+      activities: [{ name: 'SetHuge', type: 'SetVariable', typeProperties: { variableName: 'v', value: grow(6) } }],
+    },
+  });
 });
 afterAll(async () => env?.close());
 
 test('when the built worker gets payloads over the limit, cancellations and retried network failures for many rounds, then it never dies', async () => {
-  const worker = spawnLogged(
-    process.execPath,
-    [join(ROOT, 'dist', 'worker', 'main.js'), '--config', env.configDir, '--task-queue', env.taskQueue],
-    { ...process.env, ...env.emu.env, ML_ARM_POLL_INTERVAL_MS: '100' },
-  );
+  const worker = builtWorker(['--config', env.configDir, '--task-queue', env.taskQueue], {
+    ...process.env,
+    ...env.emu.env,
+    ML_ARM_POLL_INTERVAL_MS: '100',
+  });
   let exitedEarly: number | null | undefined;
   worker.child.once('exit', (code) => (exitedEarly = code));
   const counts = { huge: 0, cancelled: 0, faulted: 0, completed: 0, failed: 0 };

@@ -19,9 +19,10 @@ import { buildActivityDeps } from '../../worker/deps';
 import { deploymentVersion } from '../../worker/versioning';
 import { createWorker } from '../../worker/worker';
 import { temporalAddress, uniqueId, workflowBundle } from '../helpers/temporal';
-import type { OpsEnv } from '../operate/helpers';
-import { startOpsEnv, waitUntil } from '../operate/helpers';
-import { liveJob, scoredBy, seededServices, startedJobs } from '../lifecycle/world';
+import { waitUntil } from '../helpers/processes';
+import type { Stack } from '../helpers/stack';
+import { startStack } from '../helpers/stack';
+import { liveJob, scoredBy, seededServices, startedJobs } from '../helpers/world';
 import { BUILD_B, FINISH_PATCH, START_PATCH } from './build-b/change';
 
 jest.setTimeout(300_000);
@@ -55,7 +56,7 @@ function patchesIn(events: HistoryEvent[]): string[] {
 }
 
 describe('upgrading the worker under a running retrain', () => {
-  let env: OpsEnv;
+  let env: Stack;
   let bundleA: { code: string };
   let bundleB: { code: string };
   let unguardedB: { code: string };
@@ -64,7 +65,7 @@ describe('upgrading the worker under a running retrain', () => {
   const stops: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
-    env = await startOpsEnv({ worker: false, jobMs: 300 });
+    env = await startStack({ worker: false, jobMs: 300 });
     [bundleA, bundleB, unguardedB] = await Promise.all([
       workflowBundle(),
       bundleOf('build-b'),

@@ -1,5 +1,5 @@
 /**
- * What the lifecycle tests judge by: the emulator's own view of each scoring service (the model live now, every
+ * What the end-to-end tests judge by: the emulator's own view of each scoring service (the model live now, every
  * update it received, in order) and a scoring call made the way a user makes one. Never the product's report.
  */
 import { request } from 'node:https';
@@ -92,4 +92,27 @@ export function startedJobs(emu: EmulatorHandle): string[] {
     .jobs.filter((j) => j.started > 0 && j.metrics !== null)
     .sort((a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? ''))
     .map((j) => j.jobId);
+}
+
+/** The world of one emulator, asked without passing it each time: what a stack's tests judge by. */
+export interface World {
+  services: { arm: ServiceRef; classic: ServiceRef };
+  liveJob(s: ServiceRef): string | null;
+  updateLog(s: ServiceRef): (string | null)[];
+  scoredBy(s: ServiceRef): Promise<string>;
+  serving(s: ServiceRef): Promise<{ live: string | null; scored: string }>;
+  startedJobs(): string[];
+}
+
+export function worldOf(emu: EmulatorHandle): World {
+  return {
+    get services() {
+      return seededServices(emu);
+    },
+    liveJob: (s) => liveJob(emu, s),
+    updateLog: (s) => updateLog(emu, s),
+    scoredBy: (s) => scoredBy(emu, s),
+    serving: (s) => serving(emu, s),
+    startedJobs: () => startedJobs(emu),
+  };
 }

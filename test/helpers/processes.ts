@@ -1,7 +1,7 @@
 /**
- * Child processes for the durability tests: the product's worker and CLI, run from source through a transpile hook
- * (like test/emulator's), so a test never runs a stale dist/ build. Transpiled files are cached by content, so a
- * restarted worker starts in about a second.
+ * Child processes the tests start: the product's worker run from source through a transpile hook (so a test never
+ * runs a stale dist/ build; transpiled files are cached by content, so a restarted worker starts in about a second),
+ * the built worker as production starts it, and any long-running child whose output a test waits on line by line.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -9,9 +9,11 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const ROOT = resolve(__dirname, '..', '..');
+export const DIST = join(ROOT, 'dist');
 
 const TS_PATH = require.resolve('typescript');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -153,17 +155,87 @@ export class WorkerProcess {
   }
 }
 
-/** The `retrain` CLI from source, as a user runs it: output and exit code. */
-export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, ['-r', transpileHook(), join(ROOT, 'client', 'cli.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => res({ code: code ?? 1, out }));
-  });
+/** A long-running child (a worker, `retrain dev`) whose output is collected and awaited line by line. */
+export interface Spawned {
+  child: ChildProcess;
+  output(): string;
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function spawnLogged(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): Spawned {
+  const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  const waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
+  const onLine = (line: string) => {
+    text += `${line}\n`;
+    for (const w of [...waiters]) {
+      const m = w.re.exec(text);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  };
+  readline.createInterface({ input: child.stdout }).on('line', onLine);
+  readline.createInterface({ input: child.stderr }).on('line', onLine);
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return {
+    child,
+    output: () => text,
+    waitFor(re, timeoutMs = 60_000) {
+      const m = re.exec(text);
+      if (m) return Promise.resolve(m);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`timed out waiting for ${re} in:\n${text.slice(-3000)}`)),
+          timeoutMs,
+        );
+        void exited.then((code) => {
+          clearTimeout(timer);
+          const again = re.exec(text);
+          if (again) resolve(again);
+          else reject(new Error(`process exited (${code}) before ${re}:\n${text.slice(-3000)}`));
+        });
+        waiters.push({
+          re,
+          resolve: (found) => {
+            clearTimeout(timer);
+            resolve(found);
+          },
+        });
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export async function waitUntil<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}${last ? `: ${last instanceof Error ? last.message : JSON.stringify(last)}` : ''}`,
+      );
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The built worker (`node dist/worker/main.js`), as production and `retrain worker` start it, without a preload. */
+export function builtWorker(args: string[], env: NodeJS.ProcessEnv): Spawned {
+  return spawnLogged(process.execPath, [join(DIST, 'worker', 'main.js'), ...args], env);
 }
