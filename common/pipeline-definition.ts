@@ -139,7 +139,7 @@ export interface PipelineDefinition {
   parameters: Record<string, ParameterDef>;
   variables: Record<string, { type: string; defaultValue?: unknown }>;
   activities: ActivityDefinition[];
-  /** ADF `concurrency`: recorded, not enforced by the engine (see README). */
+  /** ADF `concurrency`: recorded, not enforced by the engine (docs/adf-compatibility.md, Refused). */
   concurrency?: number;
   annotations: unknown[];
   /** Import notes (e.g. the seed's dependsOn case mismatch). */

@@ -25,7 +25,7 @@ import { historyToJson } from './history-json';
  * test/fixtures/histories/v<package.json version>/, which test/durability/replay.test.ts replays, with those of every
  * earlier release, against the current workflow code on every `npm test`. Runs recorded by a released version may
  * still be in flight in production, so a release's directory is never rewritten: bump the version for a release that
- * changes workflows/ (with patching for the runs in flight, see README "Durability and safety"), or pass `--force` to
+ * changes workflows/ (with patching for the runs in flight, see docs/upgrading.md), or pass `--force` to
  * re-record an unreleased version. Everything is local: a dev server, the emulator, and a worker process from dist/
  * (`npm run build` first; the npm script does).
  */

@@ -284,7 +284,7 @@ const FUNCTIONS: Record<string, Fn> = {
   },
 };
 
-/** Names as documented (for messages and the README), in the order above. */
+/** Names as documented (for messages and docs/adf-compatibility.md), in the order above. */
 export const SUPPORTED_FUNCTIONS: readonly string[] = [
   'pipeline', 'activity', 'variables', 'trigger',
   'concat', 'substring', 'replace', 'split', 'toLower', 'toUpper', 'trim', 'indexOf', 'lastIndexOf', 'startsWith',

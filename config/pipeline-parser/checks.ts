@@ -30,10 +30,7 @@ export function checkExpressions(
     if (refs) {
       for (const f of refs.functions) {
         if (!isSupportedFunction(f)) {
-          r.error(
-            path,
-            `function '${f}' is not supported (see README "ADF compatibility" for the supported functions)`,
-          );
+          r.error(path, `function '${f}' is not supported (see docs/adf-compatibility.md for the supported functions)`);
         } else if (f.toLowerCase() === 'trigger') {
           r.error(
             path,

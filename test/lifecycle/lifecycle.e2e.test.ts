@@ -201,7 +201,7 @@ describe('model lifecycle on the emulator', () => {
       60_000,
     );
     const [olderJob] = jobsSince(beforeOld);
-    // Models are ordered by their blob's Last-Modified, which has 1 s resolution (README: equal times are ordered by
+    // Models are ordered by their blob's Last-Modified, which has 1 s resolution (docs/operating.md: equal times are ordered by
     // arrival). Make the newer model newer in storage's own terms: written in a later second than the older one.
     await new Promise((r) => setTimeout(r, 1100));
     const beforeNew = startedJobs(env.emu);
