@@ -1,9 +1,8 @@
-import { CancelledFailure, ApplicationFailure, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { CancelledFailure, ApplicationFailure, setHandler, workflowInfo } from '@temporalio/workflow';
 import { checkDeploymentPolicy, normalizeDeploymentPolicy } from '../common/deployment';
 import { parseAdfTimespan } from '../common/duration';
 import { escapeLiteral, SystemObject } from '../common/expressions';
-import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
+import { FailureType } from '../common/failures';
 import type {
   ActivityDefinition,
   ActivityPolicyDef,
@@ -13,20 +12,10 @@ import type {
 import type { RetrainAndUpdateInput, RetrainAndUpdateResult, RunStatus, UpdateResult } from '../common/types';
 import type { BatchOutput, UpdateOutput } from './engine';
 import { DEFAULT_ACTIVITY_TIMEOUT, DEFAULT_POLL_SECONDS, PipelineEngine } from './engine';
+import { shortCalls } from './engine/activity-options';
 import { recoveryQuery, statusQuery } from './queries';
 
 export { statusQuery };
-
-const calls = proxyActivities<Activities>({
-  startToCloseTimeout: '2m',
-  retry: {
-    initialInterval: '2s',
-    backoffCoefficient: 2,
-    maximumInterval: '1m',
-    maximumAttempts: 10,
-    nonRetryableErrorTypes: NON_RETRYABLE_FAILURES,
-  },
-});
 
 function configError(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: FailureType.ConfigError, nonRetryable: true, message });
@@ -199,7 +188,7 @@ export async function retrainAndUpdate(input: RetrainAndUpdateInput): Promise<Re
   let model = status.model;
   if (!model) {
     // No update to locate the model for: locate it anyway, the result promises where it is.
-    model = await calls.locateTrainedModel({
+    model = await shortCalls.locateTrainedModel({
       activityName: input.training.activityName,
       source: {
         kind: 'besOutput',

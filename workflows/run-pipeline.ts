@@ -1,25 +1,13 @@
-import {
-  ApplicationFailure,
-  CancelledFailure,
-  proxyActivities,
-  setHandler,
-  uuid4,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, CancelledFailure, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { PipelineActivities } from '../activities';
 import { evaluateValue, ExpressionError, isExpression, SystemObject } from '../common/expressions';
-import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
+import { FailureType } from '../common/failures';
 import { jsonBytes, PAYLOAD_LIMIT_BYTES, payloadTooLargeMessage } from '../common/limits';
 import type { PipelineDefinition, RunPipelineInput, RunPipelineResult } from '../common/pipeline-definition';
 import type { RunStatus } from '../common/types';
 import { DEFAULT_POLL_SECONDS, messageOf, PipelineEngine } from './engine';
+import { loaderCalls } from './engine/activity-options';
 import { recoveryQuery, statusQuery } from './queries';
-
-const loader = proxyActivities<PipelineActivities>({
-  startToCloseTimeout: '1m',
-  retry: { initialInterval: '1s', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_FAILURES },
-});
 
 /** Set by Temporal on runs a Schedule starts: the nominal fire time, i.e. ADF's `@trigger().scheduledTime`. */
 const ScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
@@ -146,7 +134,7 @@ export async function runPipeline(input: RunPipelineInput): Promise<RunPipelineR
   let definition: PipelineDefinition;
   try {
     if (!input?.pipeline) throw configError('input.pipeline is required');
-    ({ definition } = await loader.loadPipelineDefinition({ pipeline: input.pipeline }));
+    ({ definition } = await loaderCalls.loadPipelineDefinition({ pipeline: input.pipeline }));
     status.pipeline = definition.name;
     parameters = resolveParameters(definition, input, new Date());
   } catch (err) {
