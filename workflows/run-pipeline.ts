@@ -88,10 +88,11 @@ function resolveParameters(def: PipelineDefinition, input: RunPipelineInput, now
 }
 
 /**
- * Run an ADF v2 pipeline from the worker's config folder (`pipeline/<name>.json`) as ADF would: the definition is
- * loaded by an activity (so the run is reproducible from its history), expressions are evaluated here with workflow
- * time, and the run's status follows ADF's leaf rule. A handled failure (a Failed-path activity that succeeded) ends
- * the run Succeeded; a failed run throws PipelineFailed whose cause is the failed activity's own failure.
+ * Run an ADF v2 pipeline as ADF would: the definition comes parsed in the input (`retrain run`), or is loaded by an
+ * activity from the worker's config folder (`pipeline/<name>.json`); either way it is in the run's history, so the run
+ * is reproducible from it. Expressions are evaluated here with workflow time, and the run's status follows ADF's
+ * leaf rule. A handled failure (a Failed-path activity that succeeded) ends the run Succeeded; a failed run throws
+ * PipelineFailed whose cause is the failed activity's own failure.
  */
 export async function runPipeline(input: RunPipelineInput): Promise<RunPipelineResult> {
   const info = workflowInfo();
@@ -134,7 +135,16 @@ export async function runPipeline(input: RunPipelineInput): Promise<RunPipelineR
   let definition: PipelineDefinition;
   try {
     if (!input?.pipeline) throw configError('input.pipeline is required');
-    ({ definition } = await loaderCalls.loadPipelineDefinition({ pipeline: input.pipeline }));
+    if (input.definition) {
+      definition = input.definition;
+      if (definition.name?.toLowerCase() !== input.pipeline.toLowerCase()) {
+        throw configError(
+          `input.definition is pipeline '${definition.name}', but input.pipeline is '${input.pipeline}'`,
+        );
+      }
+    } else {
+      ({ definition } = await loaderCalls.loadPipelineDefinition({ pipeline: input.pipeline }));
+    }
     status.pipeline = definition.name;
     parameters = resolveParameters(definition, input, new Date());
   } catch (err) {
