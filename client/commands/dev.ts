@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import readline from 'node:readline';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import type { RunPipelineInput } from '../../common/pipeline-definition';
 import type { CliIO } from './common';
 import { addExamples, taskQueueDefault } from './common';
 
@@ -122,7 +123,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
 async function runDev(opts: DevOpts, io: CliIO): Promise<number> {
   const { startTemporalServer } = await import('../../infra/temporal-server');
   const { startEmulator } = await import('../../emulator');
-  const { loadPipeline } = await import('../../config/pipeline');
   // Loaded here, not at the top: every other `retrain` command would pay for the Azure SDK at start-up.
   const { BlobServiceClient } = await import('@azure/storage-blob');
   const log = (line: string) => io.err(`[dev] ${line}`);
@@ -157,9 +157,9 @@ async function runDev(opts: DevOpts, io: CliIO): Promise<number> {
     );
     await container.createIfNotExists();
     await container.getBlockBlobClient('input/train.csv').upload(TRAINING_CSV, Buffer.byteLength(TRAINING_CSV));
-    // The same run as plain JSON, for `temporal workflow start --input-file`.
-    const { input } = await loadPipeline(configDir, DEV_PIPELINE);
-    input.options = { pollIntervalSeconds: 1 };
+    // The same run as plain JSON, for `temporal workflow start --type runPipeline --input-file`: it names the
+    // pipeline only, so the worker loads it from its folder.
+    const input: RunPipelineInput = { pipeline: DEV_PIPELINE, options: { pollIntervalSeconds: 1 } };
     await writeFile(join(dir, 'run.json'), `${JSON.stringify(input, null, 2)}\n`);
 
     const workerEnv = {
@@ -200,7 +200,7 @@ async function runDev(opts: DevOpts, io: CliIO): Promise<number> {
       'In another terminal:',
       `  export ${env} TEMPORAL_TASK_QUEUE=${opts.taskQueue}${uiUrl ? ` TEMPORAL_UI_URL=${uiUrl}` : ''}`,
       `  npx retrain run --config ${configDir} --pipeline ${DEV_PIPELINE} --poll-seconds 1`,
-      `  temporal workflow start --type retrainAndUpdate --task-queue ${opts.taskQueue} --input-file ${join(dir, 'run.json')}`,
+      `  temporal workflow start --type runPipeline --task-queue ${opts.taskQueue} --input-file ${join(dir, 'run.json')}`,
       '  npx retrain list',
       '',
       'Press Ctrl-C to stop everything.',
