@@ -4,17 +4,13 @@ import { evaluateValue, ExpressionError, isExpression, SystemObject } from '../c
 import { FailureType } from '../common/failures';
 import { jsonBytes, PAYLOAD_LIMIT_BYTES, payloadTooLargeMessage } from '../common/limits';
 import type { PipelineDefinition, RunPipelineInput, RunPipelineResult } from '../common/pipeline-definition';
-import type { RunStatus } from '../common/types';
-import { DEFAULT_POLL_SECONDS, messageOf, PipelineEngine } from './engine';
+import { DEFAULT_POLL_SECONDS, newRunStatus, messageOf, PipelineEngine } from './engine';
 import { loaderCalls } from './engine/activity-options';
+import { configError } from './engine/run-errors';
 import { recoveryQuery, statusQuery } from './queries';
 
 /** Set by Temporal on runs a Schedule starts: the nominal fire time, i.e. ADF's `@trigger().scheduledTime`. */
 const ScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
-
-function configError(message: string): ApplicationFailure {
-  return ApplicationFailure.create({ type: FailureType.ConfigError, nonRetryable: true, message });
-}
 
 function coerce(name: string, type: string, v: unknown): unknown {
   const bad = () => configError(`parameter '${name}' is declared ${type}, got ${JSON.stringify(v)}`);
@@ -98,18 +94,7 @@ export async function runPipeline(input: RunPipelineInput): Promise<RunPipelineR
   const info = workflowInfo();
   const runId = input.runId ?? info.runId;
   const groupId = input.recovery?.groupId ?? runId;
-  const status: RunStatus = {
-    pipeline: input.pipeline,
-    phase: 'Submitting',
-    jobId: null,
-    besStatus: null,
-    besDetails: null,
-    model: null,
-    updates: {},
-    error: null,
-    runStatus: 'InProgress',
-    activityRuns: [],
-  };
+  const status = newRunStatus(input.pipeline);
   setHandler(statusQuery, () => status);
   let parameters: Record<string, unknown> = {};
   const holder: { engine?: PipelineEngine } = {};

@@ -7,6 +7,22 @@ import type { Deployments } from '../deployment';
 
 export const DEFAULT_POLL_SECONDS = 10;
 
+/** A run's status view (the `status` query) before anything ran. */
+export function newRunStatus(pipeline: string): RunStatus {
+  return {
+    pipeline,
+    phase: 'Submitting',
+    jobId: null,
+    besStatus: null,
+    besDetails: null,
+    model: null,
+    updates: {},
+    error: null,
+    runStatus: 'InProgress',
+    activityRuns: [],
+  };
+}
+
 export interface EngineOptions {
   /** BES status poll interval. */
   pollMs: number;

@@ -5,7 +5,7 @@
  */
 export { PipelineEngine } from './scheduler';
 export type { BatchOutput, EngineOptions, EngineResult, UpdateOutput } from './context';
-export { DEFAULT_POLL_SECONDS } from './context';
+export { DEFAULT_POLL_SECONDS, newRunStatus } from './context';
 export { messageOf } from './run-errors';
 export { MODEL_LIFECYCLE_PATCH } from './update-resource';
 export { DEFAULT_ACTIVITY_TIMEOUT, MASKED } from '../../common/pipeline-definition';

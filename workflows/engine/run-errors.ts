@@ -50,6 +50,11 @@ export function toRunError(a: ActivityDefinition, err: unknown): ActivityRunErro
   };
 }
 
+/** A non-retryable ConfigError: the input or the pipeline is wrong, so no retry can help. */
+export function configError(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: FailureType.ConfigError, nonRetryable: true, message });
+}
+
 export function failure(type: string, message: string, details?: unknown[]): ApplicationFailure {
   return ApplicationFailure.create({ type, message, nonRetryable: true, details });
 }
