@@ -15,6 +15,7 @@ import type { TemporalServerHandle } from '../infra/temporal-server';
 import type { RunPipelineResult } from '../common/pipeline-definition';
 import type { ModelRef } from '../common/types';
 import { checkPipeline, printPipelineResult, startPipeline } from '../client/pipeline-run';
+import { samplePipeline } from '../client/commands/dev';
 import { followRun, rootCause } from '../client/run';
 
 /**
@@ -23,47 +24,14 @@ import { followRun, rootCause } from '../client/run';
  * against both the way a user would, to show the new model is live. `--keep` leaves everything up for the Web UI.
  */
 
-const TRAINED_MODEL = 'azuremltesting/output/newModelForArm.ilearner';
-
 /** The seed's pipeline, with output paths BES accepts and a second update for the classic endpoint. */
-function demoPipeline(trainedModelName: string) {
-  const storage = { referenceName: 'StorageLinkedService', type: 'LinkedServiceReference' };
-  const update = (name: string, linkedService: string) => ({
-    name,
-    type: 'AzureMLUpdateResource',
-    linkedServiceName: { referenceName: linkedService, type: 'LinkedServiceReference' },
-    typeProperties: {
-      trainedModelName,
-      trainedModelLinkedServiceName: storage,
-      trainedModelFilePath: TRAINED_MODEL,
-    },
-    dependsOn: [{ activity: 'amlbeGetilearner', dependencyConditions: ['Succeeded'] }],
-  });
-  return {
+function demoPipeline(trainedModelName: string): unknown {
+  return samplePipeline(trainedModelName, {
     name: 'RetrainAndUpdateDemo',
-    properties: {
-      activities: [
-        {
-          name: 'amlBEGetilearner',
-          description: 'Use AML BES to get the ilearner file from training web service',
-          type: 'AzureMLBatchExecution',
-          linkedServiceName: { referenceName: 'trainingEndpoint', type: 'LinkedServiceReference' },
-          typeProperties: {
-            webServiceInputs: {
-              input1: { LinkedServiceName: storage, FilePath: 'azuremltesting/input/train.csv' },
-              input2: { LinkedServiceName: storage, FilePath: 'azuremltesting/input/train.csv' },
-            },
-            webServiceOutputs: {
-              output1: { LinkedServiceName: storage, FilePath: TRAINED_MODEL },
-              output2: { LinkedServiceName: storage, FilePath: 'azuremltesting/output/evaluation.csv' },
-            },
-          },
-        },
-        update('amlUpdateResource', 'updatableScoringEndpoint2'),
-        update('amlUpdateClassicEndpoint', 'classicScoringEndpoint'),
-      ],
-    },
-  };
+    trainedModel: 'azuremltesting/output/newModelForArm.ilearner',
+    description: 'Use AML BES to get the ilearner file from training web service',
+    dependsOn: 'amlbeGetilearner',
+  });
 }
 
 const TRAINING_CSV = [

@@ -21,7 +21,18 @@ import { addExamples, taskQueueDefault } from './common';
 export const DEV_PIPELINE = 'RetrainAndUpdate';
 const TRAINED_MODEL = 'azuremltesting/output/model.ilearner';
 
-export function samplePipeline(trainedModelName: string): unknown {
+/** How `npm run demo` varies the sample: the seed's own name, model path, description and dependsOn spelling. */
+export interface SamplePipelineOptions {
+  name?: string;
+  trainedModel?: string;
+  description?: string;
+  /** How the updates spell the training activity in dependsOn (the seed writes 'amlbeGetilearner'). */
+  dependsOn?: string;
+}
+
+/** BES training, then two updates (the ARM web service and the classic endpoint) of the emulator's services. */
+export function samplePipeline(trainedModelName: string, o: SamplePipelineOptions = {}): unknown {
+  const trainedModel = o.trainedModel ?? TRAINED_MODEL;
   const storage = { referenceName: 'StorageLinkedService', type: 'LinkedServiceReference' };
   const update = (name: string, linkedService: string) => ({
     name,
@@ -30,16 +41,17 @@ export function samplePipeline(trainedModelName: string): unknown {
     typeProperties: {
       trainedModelName,
       trainedModelLinkedServiceName: storage,
-      trainedModelFilePath: TRAINED_MODEL,
+      trainedModelFilePath: trainedModel,
     },
-    dependsOn: [{ activity: 'amlBEGetilearner', dependencyConditions: ['Succeeded'] }],
+    dependsOn: [{ activity: o.dependsOn ?? 'amlBEGetilearner', dependencyConditions: ['Succeeded'] }],
   });
   return {
-    name: DEV_PIPELINE,
+    name: o.name ?? DEV_PIPELINE,
     properties: {
       activities: [
         {
           name: 'amlBEGetilearner',
+          ...(o.description && { description: o.description }),
           type: 'AzureMLBatchExecution',
           linkedServiceName: { referenceName: 'trainingEndpoint', type: 'LinkedServiceReference' },
           typeProperties: {
@@ -48,7 +60,7 @@ export function samplePipeline(trainedModelName: string): unknown {
               input2: { LinkedServiceName: storage, FilePath: 'azuremltesting/input/train.csv' },
             },
             webServiceOutputs: {
-              output1: { LinkedServiceName: storage, FilePath: TRAINED_MODEL },
+              output1: { LinkedServiceName: storage, FilePath: trainedModel },
               output2: { LinkedServiceName: storage, FilePath: 'azuremltesting/output/evaluation.csv' },
             },
           },
