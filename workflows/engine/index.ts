@@ -8,4 +8,3 @@ export type { BatchOutput, EngineOptions, EngineResult, UpdateOutput } from './c
 export { DEFAULT_POLL_SECONDS, newRunStatus } from './context';
 export { messageOf } from './run-errors';
 export { MODEL_LIFECYCLE_PATCH } from './update-resource';
-export { DEFAULT_ACTIVITY_TIMEOUT, MASKED } from '../../common/pipeline-definition';
