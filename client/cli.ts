@@ -2,7 +2,6 @@
 import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import type { RetrainAndUpdateInput, RetrainAndUpdateResult } from '../common/types';
-import { loadPipeline } from '../config/pipeline';
 import { registerApprovalCommands } from './commands/approval';
 import { registerCancelCommand } from './commands/cancel';
 import type { CliIO } from './commands/common';
@@ -37,20 +36,14 @@ interface RunOpts {
 
 const connect = connectClient;
 
-async function readInput(opts: RunOpts, log: (l: string) => void): Promise<RetrainAndUpdateInput> {
+/** The `--input` file of a retrainAndUpdate run (a `--pipeline` run goes to runPipelineFromCli instead). */
+async function readInput(opts: RunOpts): Promise<RetrainAndUpdateInput> {
+  if (!opts.input) throw new Error('give --pipeline NAME (from <config>/pipeline) or --input FILE.json');
   let input: RetrainAndUpdateInput;
-  if (opts.input) {
-    try {
-      input = JSON.parse(await readFile(opts.input, 'utf8')) as RetrainAndUpdateInput;
-    } catch (e) {
-      throw new Error(`${opts.input}: ${(e as Error).message}`);
-    }
-  } else if (opts.pipeline) {
-    const mapped = await loadPipeline(opts.config, opts.pipeline);
-    for (const w of mapped.warnings) log(`warning: ${w}`);
-    input = mapped.input;
-  } else {
-    throw new Error('give --pipeline NAME (from <config>/pipeline) or --input FILE.json');
+  try {
+    input = JSON.parse(await readFile(opts.input, 'utf8')) as RetrainAndUpdateInput;
+  } catch (e) {
+    throw new Error(`${opts.input}: ${(e as Error).message}`);
   }
   if (opts.pollSeconds !== undefined) {
     const n = Number(opts.pollSeconds);
@@ -129,7 +122,7 @@ export function buildProgram(
     .action(async (opts: RunOpts) => {
       // An ADF pipeline runs as runPipeline (the worker loads it from its --config); --input stays retrainAndUpdate.
       if (opts.pipeline && !opts.input) return runPipelineFromCli({ ...opts, pipeline: opts.pipeline }, io, true);
-      const input = await readInput(opts, err);
+      const input = await readInput(opts);
       const client = await connect();
       try {
         const handle = await startRetrain(client, input, { taskQueue: opts.taskQueue, workflowId: opts.id }, err);
@@ -149,7 +142,7 @@ export function buildProgram(
     .addHelpText('after', '\nExample:\n  retrain start --pipeline RetrainPipeline')
     .action(async (opts: RunOpts) => {
       if (opts.pipeline && !opts.input) return runPipelineFromCli({ ...opts, pipeline: opts.pipeline }, io, false);
-      const input = await readInput(opts, err);
+      const input = await readInput(opts);
       const client = await connect();
       try {
         const handle = await startRetrain(client, input, { taskQueue: opts.taskQueue, workflowId: opts.id }, err);

@@ -13,8 +13,8 @@ import type { StartedRun } from './run';
 import { hasSearchAttributes, noteMissingSearchAttributes, startOrAttach } from './run';
 
 /**
- * Starting `runPipeline` from the CLI: the pipeline is checked locally first (fail fast, one line per problem), the
- * worker then loads the same definition from its own `--config` folder in an activity.
+ * Starting `runPipeline` from the CLI: the pipeline is parsed and checked locally (fail fast, one line per problem),
+ * and the parsed definition goes with the run, so the worker does not parse it again.
  */
 export class PipelineCheckError extends Error {
   override name = 'PipelineCheckError';
@@ -94,6 +94,10 @@ export async function runPipelineFromCli(opts: PipelineRunOptions, io: CliIO, fo
   });
 }
 
+/**
+ * Start runPipeline. With `opts.definition` (from checkPipeline) the run carries it and uses it as is; without it the
+ * worker loads `input.pipeline` from its own `--config` folder.
+ */
 export async function startPipeline(
   client: Client,
   input: RunPipelineInput,
@@ -115,6 +119,7 @@ export async function startPipeline(
       args: [
         {
           ...input,
+          ...(opts.definition && { definition: opts.definition }),
           options: { ...input.options, searchAttributes: attrs && input.options?.searchAttributes !== false },
         },
       ],

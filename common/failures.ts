@@ -27,8 +27,6 @@ export const FailureType = {
   BesJobFailed: 'BesJobFailed',
   /** The BES job was cancelled by someone else. */
   BesJobCancelled: 'BesJobCancelled',
-  /** The job is still running: an internal, benign signal, never surfaced as a run failure. */
-  BesJobNotDone: 'BesJobNotDone',
   /** The trained model blob does not exist where the config says. */
   TrainedModelNotFound: 'TrainedModelNotFound',
   /** The trained model blob exists but is empty. */

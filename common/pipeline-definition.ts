@@ -161,6 +161,12 @@ export interface RunPipelineInput {
   options?: RetrainOptions;
   /** `retrain rerun --from-failure`: reuse what succeeded in the reference run. */
   recovery?: RecoveryInput;
+  /**
+   * The pipeline already parsed and validated by the starter (`retrain run`), so it is parsed once per run: the run
+   * uses it instead of loading `pipeline` from the worker's folder. Without it (schedules, the temporal CLI, runs
+   * recorded before it existed) the run loads the definition in an activity. Names linked services, never secrets.
+   */
+  definition?: PipelineDefinition;
 }
 
 export interface RunPipelineResult {

@@ -12,9 +12,11 @@ import { startEmulator } from '../emulator';
 import type { EmulatorHandle } from '../emulator';
 import { startTemporalServer } from '../infra/temporal-server';
 import type { TemporalServerHandle } from '../infra/temporal-server';
-import { loadPipeline } from '../config/pipeline';
-import { followRun, rootCause, startRetrain } from '../client/run';
-import { printResult } from '../client/cli';
+import type { RunPipelineResult } from '../common/pipeline-definition';
+import type { ModelRef } from '../common/types';
+import { checkPipeline, printPipelineResult, startPipeline } from '../client/pipeline-run';
+import { samplePipeline } from '../client/commands/dev';
+import { followRun, rootCause } from '../client/run';
 
 /**
  * `npm run demo`: the seed scenario end to end on the embedded default. A real Temporal dev server, the emulator with
@@ -22,47 +24,14 @@ import { printResult } from '../client/cli';
  * against both the way a user would, to show the new model is live. `--keep` leaves everything up for the Web UI.
  */
 
-const TRAINED_MODEL = 'azuremltesting/output/newModelForArm.ilearner';
-
 /** The seed's pipeline, with output paths BES accepts and a second update for the classic endpoint. */
-function demoPipeline(trainedModelName: string) {
-  const storage = { referenceName: 'StorageLinkedService', type: 'LinkedServiceReference' };
-  const update = (name: string, linkedService: string) => ({
-    name,
-    type: 'AzureMLUpdateResource',
-    linkedServiceName: { referenceName: linkedService, type: 'LinkedServiceReference' },
-    typeProperties: {
-      trainedModelName,
-      trainedModelLinkedServiceName: storage,
-      trainedModelFilePath: TRAINED_MODEL,
-    },
-    dependsOn: [{ activity: 'amlbeGetilearner', dependencyConditions: ['Succeeded'] }],
-  });
-  return {
+function demoPipeline(trainedModelName: string): unknown {
+  return samplePipeline(trainedModelName, {
     name: 'RetrainAndUpdateDemo',
-    properties: {
-      activities: [
-        {
-          name: 'amlBEGetilearner',
-          description: 'Use AML BES to get the ilearner file from training web service',
-          type: 'AzureMLBatchExecution',
-          linkedServiceName: { referenceName: 'trainingEndpoint', type: 'LinkedServiceReference' },
-          typeProperties: {
-            webServiceInputs: {
-              input1: { LinkedServiceName: storage, FilePath: 'azuremltesting/input/train.csv' },
-              input2: { LinkedServiceName: storage, FilePath: 'azuremltesting/input/train.csv' },
-            },
-            webServiceOutputs: {
-              output1: { LinkedServiceName: storage, FilePath: TRAINED_MODEL },
-              output2: { LinkedServiceName: storage, FilePath: 'azuremltesting/output/evaluation.csv' },
-            },
-          },
-        },
-        update('amlUpdateResource', 'updatableScoringEndpoint2'),
-        update('amlUpdateClassicEndpoint', 'classicScoringEndpoint'),
-      ],
-    },
-  };
+    trainedModel: 'azuremltesting/output/newModelForArm.ilearner',
+    description: 'Use AML BES to get the ilearner file from training web service',
+    dependsOn: 'amlbeGetilearner',
+  });
 }
 
 const TRAINING_CSV = [
@@ -106,6 +75,12 @@ function score(url: string, apiKey: string, caFile: string): Promise<string> {
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** The run's BES job and the model its updates deployed, from the activities' outputs. */
+function trainedBy(result: RunPipelineResult): { jobId?: string; model?: ModelRef } {
+  const outputs = result.activityRuns.map((r) => r.output as { jobId?: string; model?: ModelRef } | null);
+  return { jobId: outputs.find((o) => o?.jobId)?.jobId, model: outputs.find((o) => o?.model)?.model };
 }
 
 function startWorker(configDir: string, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
@@ -173,10 +148,12 @@ async function main(): Promise<void> {
     const connection = await Connection.connect({ address: temporal.address });
     stops.push(() => connection.close());
     const client = new Client({ connection, namespace: temporal.namespace });
-    const { input, warnings } = await loadPipeline(configDir, 'RetrainAndUpdateDemo');
+    // As `retrain run --pipeline` does: parsed and checked here once, and the run carries the definition.
     // The seed depends on 'amlbeGetilearner' for 'amlBEGetilearner': accepted as ADF does, with a note.
-    for (const w of warnings) say(`note: ${w}`);
-    input.options = { pollIntervalSeconds: 1 };
+    const definition = await checkPipeline(configDir, 'RetrainAndUpdateDemo', (w) =>
+      say(`note: ${w.replace(/^warning: /, '')}`),
+    );
+    const input = { pipeline: definition.name, options: { pollIntervalSeconds: 1 } };
     let link: string | undefined;
     // Twice, as a schedule would: the seed's pipeline writes its model to one fixed path, so the second run's model
     // lands where the first one's was, and must still replace it on both services.
@@ -185,17 +162,19 @@ async function main(): Promise<void> {
     ok = true;
     for (let n = 1; n <= RUNS && ok; n++) {
       say(n === 1 ? `run ${n} of ${RUNS}` : `run ${n} of ${RUNS}: retrain again, to the same model path`);
-      const handle = await startRetrain(client, input, { taskQueue: 'ml-retrain' }, say);
+      const handle = await startPipeline(client, input, { taskQueue: 'ml-retrain', definition }, say);
       link = temporal.uiUrl
         ? `${temporal.uiUrl}/namespaces/${temporal.namespace}/workflows/${encodeURIComponent(handle.workflowId)}`
         : undefined;
       say(`started workflow ${handle.workflowId}`);
       try {
-        const result = await followRun(handle, (l) => say(`  ${l}`));
-        printResult(result, (l) => say(l));
+        const result = (await followRun(handle, (l) => say(`  ${l}`))) as unknown as RunPipelineResult;
+        printPipelineResult(result, (l) => say(l));
+        const { jobId, model: trained } = trainedBy(result);
+        if (trained) say(`model:    ${trained.url} (${trained.contentLength} bytes, etag ${trained.etag})`);
         const history = await handle.fetchHistory();
         say(`workflow history: ${history.events?.length ?? 0} events`);
-        jobs.push(result.jobId);
+        jobs.push(jobId ?? '');
 
         // The verdict comes from the services themselves, not from what the run reported.
         say('scoring against each service, as a user would:');
@@ -205,10 +184,10 @@ async function main(): Promise<void> {
           ['classic endpoint (classicScoringEndpoint)', classic],
           ['ARM web service (updatableScoringEndpoint2)', arm],
         ]) {
-          const earlier = jobs.indexOf(model ?? '') >= 0 && model !== result.jobId;
+          const earlier = jobs.indexOf(model ?? '') >= 0 && model !== jobId;
           say(
             `  ${name}: scored with model from job ${model}` +
-              (model === result.jobId
+              (model === jobId
                 ? ` = run ${n}'s new model`
                 : earlier
                   ? ` (NOT the new model: an earlier run's)`
@@ -216,7 +195,7 @@ async function main(): Promise<void> {
           );
         }
         if (n === 1) say(`  models before the first run: ${JSON.stringify(Object.values(before))}`);
-        ok = classic === result.jobId && arm === result.jobId;
+        ok = jobId !== undefined && classic === jobId && arm === jobId;
       } catch (e) {
         const cause = rootCause(e);
         say(`run failed: ${cause.type ? `${cause.type}: ` : ''}${cause.message}`);

@@ -2,7 +2,6 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure, ApplicationFailureCategory, CancelledFailure } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { Runtime } from '@temporalio/worker';
-import { FailureType } from '../common/failures';
 import type { DeployOutcome } from '../common/models';
 import type { SubmitJobResult, UpdateResult } from '../common/types';
 
@@ -62,7 +61,7 @@ function failureTags(err: unknown): { failure_type: string; retryable: string } 
   if (err instanceof CancelledFailure) return undefined;
   if (err instanceof ApplicationFailure) {
     // A benign failure is a poll saying "not done yet", not something an operator should see as a failure.
-    if (err.category === ApplicationFailureCategory.BENIGN || err.type === FailureType.BesJobNotDone) return undefined;
+    if (err.category === ApplicationFailureCategory.BENIGN) return undefined;
     return { failure_type: err.type ?? 'ApplicationFailure', retryable: String(!err.nonRetryable) };
   }
   return { failure_type: 'UnexpectedError', retryable: 'true' };

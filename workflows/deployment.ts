@@ -6,10 +6,8 @@
  * their service back.
  */
 import {
-  ActivityCancellationType,
   ApplicationFailure,
   condition,
-  proxyActivities,
   setCurrentDetails,
   setHandler,
   uuid4,
@@ -22,7 +20,7 @@ import type { DeploymentPolicy, FanOutPolicy, GateCheck, GateRule, VerificationP
 import { DEFAULT_APPROVAL_TIMEOUT, describeGate, evaluateGate, fanOutOf, verificationOf } from '../common/deployment';
 import { parseAdfTimespan } from '../common/duration';
 import { FailureType } from '../common/failures';
-import { ACTIVITY_RETRY } from './retry';
+import { deployCalls, prepareCalls, readCalls } from './engine/activity-options';
 import type {
   Approval,
   ApprovalDecision,
@@ -34,31 +32,6 @@ import type {
 import type { PipelineDefinition, UpdateResourceActivity } from '../common/pipeline-definition';
 import type { RunPhase, RunStatus } from '../common/types';
 import { approveUpdate, rejectUpdate } from './queries';
-
-const retry = ACTIVITY_RETRY;
-
-// Locate, identify, pin (a server-side copy) and read the metrics: short calls, but a large model's copy takes a while.
-const preparer = proxyActivities<Activities>({
-  startToCloseTimeout: '10m',
-  retry,
-  cancellationType: ActivityCancellationType.TRY_CANCEL,
-});
-
-const reader = proxyActivities<Activities>({
-  startToCloseTimeout: '1m',
-  retry,
-  cancellationType: ActivityCancellationType.TRY_CANCEL,
-});
-
-// The deployment waits its turn in the scoring service's workflow, then for the update and the verification there. A
-// cancelled run waits for it: a queued request is withdrawn, one already applying finishes, so nothing reaches the
-// service after the run ends Cancelled. Retries resend the same request id, which the service's workflow answers once.
-const deployer = proxyActivities<Activities>({
-  startToCloseTimeout: '2h',
-  heartbeatTimeout: '1m',
-  retry: { ...retry, maximumAttempts: 30 },
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-});
 
 export interface DeploymentContext {
   def: PipelineDefinition;
@@ -106,7 +79,7 @@ export class Deployments {
     const key = JSON.stringify(input.source);
     let p = this.prepared.get(key);
     if (!p) {
-      p = preparer.prepareModel(input);
+      p = prepareCalls.prepareModel(input);
       this.prepared.set(key, p);
       // A failed prepare is not reused by a later attempt (ADF retry).
       p.catch(() => this.prepared.delete(key));
@@ -157,7 +130,7 @@ export class Deployments {
       const checks: GateCheck[] = evaluateGate(absolute, model.metrics.values, null);
       if (relative.length) {
         // Compared with each target service's live model; a service with none yet has nothing to compare with.
-        const live: (LineageEntry | null)[] = targets.length ? await reader.liveModels({ services: targets }) : [];
+        const live: (LineageEntry | null)[] = targets.length ? await readCalls.liveModels({ services: targets }) : [];
         if (!targets.length) checks.push(...evaluateGate(relative, model.metrics.values, null));
         live.forEach((l, i) => {
           for (const c of evaluateGate(relative, model.metrics!.values, l?.metrics ?? null)) {
@@ -265,7 +238,7 @@ export class Deployments {
     if (this.free === 0) await new Promise<void>((r) => this.queue.push(r));
     else this.free -= 1;
     try {
-      return await deployer.deployModel(input);
+      return await deployCalls.deployModel(input);
     } finally {
       const next = this.queue.shift();
       if (next) next();
@@ -302,7 +275,7 @@ export class Deployments {
     modelKey: string,
     reason: string,
   ): Promise<RollbackOutcome> {
-    return deployer.rollbackModel({
+    return deployCalls.rollbackModel({
       request: {
         requestId: `${this.requestId(a.name, 0)}/rollback/${uuid4()}`,
         ifLiveKey: modelKey,

@@ -1,134 +1,14 @@
-import { CancelledFailure, ApplicationFailure, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { checkDeploymentPolicy, normalizeDeploymentPolicy } from '../common/deployment';
-import { parseAdfTimespan } from '../common/duration';
-import { escapeLiteral, SystemObject } from '../common/expressions';
-import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
-import type {
-  ActivityDefinition,
-  ActivityPolicyDef,
-  PipelineDefinition,
-  WebServiceFileDef,
-} from '../common/pipeline-definition';
-import type { RetrainAndUpdateInput, RetrainAndUpdateResult, RunStatus, UpdateResult } from '../common/types';
+import { CancelledFailure, setHandler, workflowInfo } from '@temporalio/workflow';
+import { SystemObject } from '../common/expressions';
+import type { RetrainAndUpdateInput, RetrainAndUpdateResult, UpdateResult } from '../common/types';
 import type { BatchOutput, UpdateOutput } from './engine';
-import { DEFAULT_ACTIVITY_TIMEOUT, DEFAULT_POLL_SECONDS, PipelineEngine } from './engine';
+import { DEFAULT_POLL_SECONDS, newRunStatus, PipelineEngine } from './engine';
+import { shortCalls } from './engine/activity-options';
+import { configError } from './engine/run-errors';
+import { definitionFromInput, validateRetrainInput } from './retrain-definition';
 import { recoveryQuery, statusQuery } from './queries';
 
 export { statusQuery };
-
-const calls = proxyActivities<Activities>({
-  startToCloseTimeout: '2m',
-  retry: {
-    initialInterval: '2s',
-    backoffCoefficient: 2,
-    maximumInterval: '1m',
-    maximumAttempts: 10,
-    nonRetryableErrorTypes: NON_RETRYABLE_FAILURES,
-  },
-});
-
-function configError(message: string): ApplicationFailure {
-  return ApplicationFailure.create({ type: FailureType.ConfigError, nonRetryable: true, message });
-}
-
-function validate(input: RetrainAndUpdateInput): void {
-  if (!input?.training?.linkedServiceName) throw configError('input.training.linkedServiceName is required');
-  if (!input.training.activityName) throw configError('input.training.activityName is required');
-  if (!Array.isArray(input.updates)) throw configError('input.updates must be an array (it may be empty)');
-  const names = new Set([input.training.activityName]);
-  input.updates.forEach((u, i) => {
-    if (!u.linkedServiceName) throw configError(`input.updates[${i}].linkedServiceName is required`);
-    if (!u.trainedModelName) throw configError(`input.updates[${i}].trainedModelName is required`);
-    if (!u.activityName) throw configError(`input.updates[${i}].activityName is required`);
-    if (!!u.trainedModelFilePath !== !!u.trainedModelLinkedServiceName) {
-      throw configError(
-        `input.updates[${i}]: give both trainedModelLinkedServiceName and trainedModelFilePath, or neither`,
-      );
-    }
-    if (names.has(u.activityName))
-      throw configError(`input.updates[${i}].activityName '${u.activityName}' is used twice`);
-    names.add(u.activityName);
-  });
-  const poll = input.options?.pollIntervalSeconds;
-  if (poll !== undefined && !(typeof poll === 'number' && poll > 0)) {
-    throw configError('input.options.pollIntervalSeconds must be a positive number');
-  }
-  const timeout = input.options?.trainingTimeout;
-  if (timeout !== undefined && parseAdfTimespan(timeout) === undefined) {
-    throw configError(`input.options.trainingTimeout '${timeout}' is not an ADF timespan [d.]hh:mm:ss`);
-  }
-  const problems = checkDeploymentPolicy(input.deployment, 'input.deployment');
-  if (problems.length) throw configError(problems.join('; '));
-}
-
-/** Input values are literals: escaped so the engine never evaluates them as expressions. */
-const literal = escapeLiteral;
-
-function policy(timeout: string): ActivityPolicyDef {
-  return { timeout, retry: 0, retryIntervalInSeconds: 30, secureInput: false, secureOutput: false };
-}
-
-/** The retrainAndUpdate input as the pipeline it stands for: one BES activity, updates depending on it (Succeeded). */
-export function definitionFromInput(input: RetrainAndUpdateInput, pipeline: string): PipelineDefinition {
-  const t = input.training;
-  const files = (m: Record<string, { linkedServiceName: string; filePath: string }> = {}) => {
-    const out: Record<string, WebServiceFileDef> = {};
-    for (const [port, f] of Object.entries(m)) {
-      out[port] = { linkedServiceName: f.linkedServiceName, filePath: literal(f.filePath) };
-    }
-    return out;
-  };
-  const source = (path: string) => ({ file: 'workflow input', path });
-  const activities: ActivityDefinition[] = [
-    {
-      name: t.activityName,
-      type: 'AzureMLBatchExecution',
-      linkedServiceName: t.linkedServiceName,
-      dependsOn: [],
-      state: 'Active',
-      onInactiveMarkAs: 'Succeeded',
-      policy: policy(input.options?.trainingTimeout ?? DEFAULT_ACTIVITY_TIMEOUT),
-      userProperties: [],
-      source: source('$.training'),
-      typeProperties: {
-        webServiceInputs: files(t.webServiceInputs),
-        webServiceOutputs: files(t.webServiceOutputs),
-        globalParameters: Object.fromEntries(Object.entries(t.globalParameters ?? {}).map(([k, v]) => [k, literal(v)])),
-      },
-    },
-    ...input.updates.map((u, i): ActivityDefinition => ({
-      name: u.activityName,
-      type: 'AzureMLUpdateResource',
-      linkedServiceName: u.linkedServiceName,
-      dependsOn: [{ activity: t.activityName, conditions: ['Succeeded'] }],
-      state: 'Active',
-      onInactiveMarkAs: 'Succeeded',
-      policy: policy(DEFAULT_ACTIVITY_TIMEOUT),
-      userProperties: [],
-      source: source(`$.updates[${i}]`),
-      typeProperties: {
-        trainedModelName: literal(u.trainedModelName),
-        ...(u.trainedModelFilePath && u.trainedModelLinkedServiceName
-          ? {
-              trainedModelLinkedServiceName: u.trainedModelLinkedServiceName,
-              trainedModelFilePath: literal(u.trainedModelFilePath),
-            }
-          : { trainedModelFromActivity: { activity: t.activityName, outputName: input.trainedModelOutput } }),
-      },
-    })),
-  ];
-  return {
-    name: pipeline,
-    file: 'workflow input',
-    parameters: {},
-    variables: {},
-    activities,
-    annotations: [],
-    warnings: [],
-    ...(input.deployment && { deployment: normalizeDeploymentPolicy(input.deployment) }),
-  };
-}
 
 /**
  * Retrain, then update: the seed's AzureMLBatchExecution → AzureMLUpdateResource chain, as a pipeline definition run
@@ -138,21 +18,10 @@ export function definitionFromInput(input: RetrainAndUpdateInput, pipeline: stri
  */
 export async function retrainAndUpdate(input: RetrainAndUpdateInput): Promise<RetrainAndUpdateResult> {
   const pipeline = input?.pipeline ?? 'retrainAndUpdate';
-  const status: RunStatus = {
-    pipeline,
-    phase: 'Submitting',
-    jobId: null,
-    besStatus: null,
-    besDetails: null,
-    model: null,
-    updates: {},
-    error: null,
-    runStatus: 'InProgress',
-    activityRuns: [],
-  };
+  const status = newRunStatus(pipeline);
   setHandler(statusQuery, () => status);
   try {
-    validate(input);
+    validateRetrainInput(input);
   } catch (err) {
     status.error = (err as Error).message;
     status.phase = 'Failed';
@@ -199,7 +68,7 @@ export async function retrainAndUpdate(input: RetrainAndUpdateInput): Promise<Re
   let model = status.model;
   if (!model) {
     // No update to locate the model for: locate it anyway, the result promises where it is.
-    model = await calls.locateTrainedModel({
+    model = await shortCalls.locateTrainedModel({
       activityName: input.training.activityName,
       source: {
         kind: 'besOutput',

@@ -1,32 +1,16 @@
-import {
-  ApplicationFailure,
-  CancelledFailure,
-  proxyActivities,
-  setHandler,
-  uuid4,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, CancelledFailure, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { PipelineActivities } from '../activities';
 import { evaluateValue, ExpressionError, isExpression, SystemObject } from '../common/expressions';
-import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
+import { FailureType } from '../common/failures';
 import { jsonBytes, PAYLOAD_LIMIT_BYTES, payloadTooLargeMessage } from '../common/limits';
 import type { PipelineDefinition, RunPipelineInput, RunPipelineResult } from '../common/pipeline-definition';
-import type { RunStatus } from '../common/types';
-import { DEFAULT_POLL_SECONDS, messageOf, PipelineEngine } from './engine';
+import { DEFAULT_POLL_SECONDS, newRunStatus, messageOf, PipelineEngine } from './engine';
+import { loaderCalls } from './engine/activity-options';
+import { configError } from './engine/run-errors';
 import { recoveryQuery, statusQuery } from './queries';
-
-const loader = proxyActivities<PipelineActivities>({
-  startToCloseTimeout: '1m',
-  retry: { initialInterval: '1s', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_FAILURES },
-});
 
 /** Set by Temporal on runs a Schedule starts: the nominal fire time, i.e. ADF's `@trigger().scheduledTime`. */
 const ScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
-
-function configError(message: string): ApplicationFailure {
-  return ApplicationFailure.create({ type: FailureType.ConfigError, nonRetryable: true, message });
-}
 
 function coerce(name: string, type: string, v: unknown): unknown {
   const bad = () => configError(`parameter '${name}' is declared ${type}, got ${JSON.stringify(v)}`);
@@ -100,27 +84,17 @@ function resolveParameters(def: PipelineDefinition, input: RunPipelineInput, now
 }
 
 /**
- * Run an ADF v2 pipeline from the worker's config folder (`pipeline/<name>.json`) as ADF would: the definition is
- * loaded by an activity (so the run is reproducible from its history), expressions are evaluated here with workflow
- * time, and the run's status follows ADF's leaf rule. A handled failure (a Failed-path activity that succeeded) ends
- * the run Succeeded; a failed run throws PipelineFailed whose cause is the failed activity's own failure.
+ * Run an ADF v2 pipeline as ADF would: the definition comes parsed in the input (`retrain run`), or is loaded by an
+ * activity from the worker's config folder (`pipeline/<name>.json`); either way it is in the run's history, so the run
+ * is reproducible from it. Expressions are evaluated here with workflow time, and the run's status follows ADF's
+ * leaf rule. A handled failure (a Failed-path activity that succeeded) ends the run Succeeded; a failed run throws
+ * PipelineFailed whose cause is the failed activity's own failure.
  */
 export async function runPipeline(input: RunPipelineInput): Promise<RunPipelineResult> {
   const info = workflowInfo();
   const runId = input.runId ?? info.runId;
   const groupId = input.recovery?.groupId ?? runId;
-  const status: RunStatus = {
-    pipeline: input.pipeline,
-    phase: 'Submitting',
-    jobId: null,
-    besStatus: null,
-    besDetails: null,
-    model: null,
-    updates: {},
-    error: null,
-    runStatus: 'InProgress',
-    activityRuns: [],
-  };
+  const status = newRunStatus(input.pipeline);
   setHandler(statusQuery, () => status);
   let parameters: Record<string, unknown> = {};
   const holder: { engine?: PipelineEngine } = {};
@@ -146,7 +120,16 @@ export async function runPipeline(input: RunPipelineInput): Promise<RunPipelineR
   let definition: PipelineDefinition;
   try {
     if (!input?.pipeline) throw configError('input.pipeline is required');
-    ({ definition } = await loader.loadPipelineDefinition({ pipeline: input.pipeline }));
+    if (input.definition) {
+      definition = input.definition;
+      if (definition.name?.toLowerCase() !== input.pipeline.toLowerCase()) {
+        throw configError(
+          `input.definition is pipeline '${definition.name}', but input.pipeline is '${input.pipeline}'`,
+        );
+      }
+    } else {
+      ({ definition } = await loaderCalls.loadPipelineDefinition({ pipeline: input.pipeline }));
+    }
     status.pipeline = definition.name;
     parameters = resolveParameters(definition, input, new Date());
   } catch (err) {

@@ -13,22 +13,19 @@
  * workflow continues-as-new when its history grows, carrying its state.
  */
 import {
-  ActivityCancellationType,
   allHandlersFinished,
+  ApplicationFailure,
   condition,
   continueAsNew,
-  proxyActivities,
   setCurrentDetails,
   setHandler,
-  TimeoutFailure,
   upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
 import type { ApplyModelInput } from '../activities/update';
 import { describeGate, evaluateGate } from '../common/deployment';
 import type { VerificationPolicy } from '../common/deployment';
-import { FailureType, NON_RETRYABLE_FAILURES } from '../common/failures';
+import { FailureType } from '../common/failures';
 import type {
   DeployOutcome,
   DeployRequest,
@@ -40,13 +37,21 @@ import type {
   VerificationResult,
 } from '../common/models';
 import type { ModelSource } from '../common/types';
+import { serviceApplyCalls, serviceVerifyCalls } from './engine/activity-options';
 import { deployUpdate, rollbackUpdate, serviceQuery, withdrawUpdate } from './queries';
-import { ApplicationFailure } from '@temporalio/workflow';
-
-/** Lineage entries kept (and shown); older ones drop off. */
-const LINEAGE_LIMIT = 100;
-/** Request outcomes remembered, so a request retried after a continue-as-new is answered, not repeated. */
-const PROCESSED_LIMIT = 50;
+import type { ServiceState } from './scoring-service-lineage';
+import {
+  failureOf,
+  LINEAGE_LIMIT,
+  lineageMarkdown,
+  noEarlierModel,
+  noWorker,
+  record,
+  remember,
+  resourceOf,
+  rollbackTarget,
+  withdraw,
+} from './scoring-service-lineage';
 
 export interface ScoringServiceInput {
   serviceKey: string;
@@ -57,118 +62,7 @@ export interface ScoringServiceInput {
   state?: ServiceState;
 }
 
-interface ServiceState {
-  seq: number;
-  live: Record<string, LineageEntry | null>;
-  lineage: LineageEntry[];
-  withdrawn: string[];
-  processed: { id: string; outcome: DeployOutcome | RollbackOutcome }[];
-}
-
 const DEFAULT_REQUEST_START_TIMEOUT_MS = 30 * 60_000;
-
-function activitiesFor(taskQueue: string, scheduleToStartTimeout: number) {
-  // The update, as in a run: a flaky service fails whole attempts, and retrying is safe (a model already applied is
-  // found, not sent again). The activities run on the requester's task queue: its workers know its linked services.
-  const apply = proxyActivities<Activities>({
-    taskQueue,
-    // Requests are served one at a time: a requester whose workers are gone for good (a retired task queue) must not
-    // hold the service forever. Half an hour covers worker restarts and deploys; past it the request ends Failed.
-    scheduleToStartTimeout,
-    startToCloseTimeout: '15m',
-    heartbeatTimeout: '1m',
-    retry: {
-      initialInterval: '2s',
-      backoffCoefficient: 2,
-      maximumInterval: '1m',
-      maximumAttempts: 30,
-      nonRetryableErrorTypes: NON_RETRYABLE_FAILURES,
-    },
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  });
-  return apply;
-}
-
-function verifyOptions(taskQueue: string, v: VerificationPolicy, scheduleToStartTimeout: number) {
-  return proxyActivities<Activities>({
-    taskQueue,
-    scheduleToStartTimeout,
-    // The activity polls for the whole verification window itself; this only bounds a stuck attempt.
-    startToCloseTimeout: Math.round((v.timeoutSeconds + 120) * 1000),
-    heartbeatTimeout: '1m',
-    retry: {
-      initialInterval: '2s',
-      backoffCoefficient: 2,
-      maximumInterval: '30s',
-      maximumAttempts: 5,
-      nonRetryableErrorTypes: NON_RETRYABLE_FAILURES,
-    },
-  });
-}
-
-/** The newest lineage entries as a markdown table, live ones marked, newest first. */
-function lineageMarkdown(
-  serviceKey: string,
-  live: Record<string, LineageEntry | null>,
-  lineage: LineageEntry[],
-): string {
-  const liveSeqs = new Set(Object.values(live).map((e) => e?.seq));
-  const cell = (v: string) => v.replace(/[|\n]/g, ' ');
-  const rows = lineage
-    .slice(-20)
-    .reverse()
-    .map((e) =>
-      [
-        liveSeqs.has(e.seq) ? '**live**' : '',
-        e.liveFrom,
-        e.how,
-        e.identity.jobId ?? 'external',
-        e.identity.key,
-        e.metrics
-          ? Object.entries(e.metrics)
-              .map(([k, v]) => `${k} ${v}`)
-              .join(', ')
-          : '',
-        e.approval ? `${e.approval.decision} by ${e.approval.by}` : '',
-        e.run ? `${e.run.pipeline} ${e.run.workflowId}` : '',
-      ]
-        .map((c) => cell(c))
-        .join(' | '),
-    )
-    .map((r) => `| ${r} |`);
-  return [
-    `**Scoring service** ${cell(serviceKey)}: ${Object.values(live).some(Boolean) ? '' : 'no model deployed by ml-retrain yet; '}` +
-      `${lineage.length} lineage entr${lineage.length === 1 ? 'y' : 'ies'}`,
-    '',
-    '| | live from | how | BES job | model | metrics | approval | run |',
-    '|---|---|---|---|---|---|---|---|',
-    ...rows,
-  ].join('\n');
-}
-
-/** A request whose task queue had no worker for the whole start timeout: given up, so the service is free again. */
-function noWorker(err: unknown, taskQueue: string, timeoutMs: number): { type: string; message: string } | undefined {
-  const cause = (err as { cause?: unknown }).cause;
-  if (!(cause instanceof TimeoutFailure) || cause.timeoutType !== 'SCHEDULE_TO_START') return undefined;
-  return {
-    type: FailureType.NoWorker,
-    message:
-      `no worker polled task queue '${taskQueue}' for ${Math.round(timeoutMs / 1000)} s: the request was given up ` +
-      'and nothing was applied; the scoring service serves the next request',
-  };
-}
-
-/** Validators reject with a typed failure so `retrain rollback` and API callers can tell "nothing to restore" apart. */
-function noEarlierModel(message: string): ApplicationFailure {
-  return ApplicationFailure.create({ type: FailureType.NoEarlierModel, nonRetryable: true, message });
-}
-
-/** The innermost failure of an activity call: its ApplicationFailure's type and message. */
-function failureOf(err: unknown): { type: string; message: string } {
-  let e = err as { cause?: unknown; type?: string; message?: string } | undefined;
-  while (e?.cause) e = e.cause;
-  return { type: e?.type ?? 'ServiceError', message: e?.message || String(err) };
-}
 
 export async function scoringService(input: ScoringServiceInput): Promise<void> {
   const serviceKey = input.serviceKey;
@@ -201,36 +95,15 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
     setCurrentDetails(lineageMarkdown(serviceKey, state.live, state.lineage));
   }
 
-  function remember(id: string, outcome: DeployOutcome | RollbackOutcome): void {
-    state.processed.push({ id, outcome: { ...outcome, live: null } });
-    if (state.processed.length > PROCESSED_LIMIT) state.processed.splice(0, state.processed.length - PROCESSED_LIMIT);
-  }
-
-  function record(entry: Omit<LineageEntry, 'seq' | 'liveFrom' | 'liveUntil'>): LineageEntry {
-    const now = new Date().toISOString();
-    const previous = state.live[entry.trainedModelName];
-    if (previous) previous.liveUntil = now;
-    const full: LineageEntry = { ...entry, seq: ++state.seq, liveFrom: now, liveUntil: null };
-    state.lineage.push(full);
-    if (state.lineage.length > LINEAGE_LIMIT) state.lineage.splice(0, state.lineage.length - LINEAGE_LIMIT);
-    state.live[entry.trainedModelName] = full;
-    return full;
-  }
-
-  function withdraw(key: string): void {
-    if (!state.withdrawn.includes(key)) state.withdrawn.push(key);
-    if (state.withdrawn.length > LINEAGE_LIMIT) state.withdrawn.splice(0, state.withdrawn.length - LINEAGE_LIMIT);
-  }
-
   async function applyAndVerify(
     taskQueue: string,
     apply: ApplyModelInput,
     expectJobId: string | null,
     verification: VerificationPolicy,
   ): Promise<{ update: ServiceUpdate; verification: VerificationResult | null }> {
-    const update = await activitiesFor(taskQueue, startTimeout).applyModel(apply);
+    const update = await serviceApplyCalls(taskQueue, startTimeout).applyModel(apply);
     if (!verification.enabled) return { update, verification: null };
-    const result = await verifyOptions(taskQueue, verification, startTimeout).verifyModel({
+    const result = await serviceVerifyCalls(taskQueue, verification, startTimeout).verifyModel({
       linkedServiceName: apply.linkedServiceName,
       expectJobId,
       verification,
@@ -249,24 +122,6 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
     };
   }
 
-  /** The entry a rollback restores: `toJobId`'s newest, else the newest before the live model; never a withdrawn one. */
-  function rollbackTarget(trainedModelName: string, toJobId?: string): LineageEntry | undefined {
-    const live = state.live[trainedModelName];
-    const candidates = state.lineage.filter(
-      (e) =>
-        e.trainedModelName === trainedModelName &&
-        e.identity.key !== live?.identity.key &&
-        (toJobId ? e.identity.jobId === toJobId : !state.withdrawn.includes(e.identity.key)),
-    );
-    return candidates[candidates.length - 1];
-  }
-
-  function resourceOf(req: { trainedModelName?: string }): string | undefined {
-    if (req.trainedModelName) return req.trainedModelName;
-    const names = Object.keys(state.live);
-    return names.length === 1 ? names[0] : undefined;
-  }
-
   async function deploy(req: DeployRequest): Promise<DeployOutcome> {
     const done = state.processed.find((p) => p.id === req.requestId);
     if (done) return { ...(done.outcome as DeployOutcome), live: state.live[req.trainedModelName] ?? null };
@@ -275,7 +130,7 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
     const live = state.live[name] ?? null;
     const base = { serviceKey, live };
     const finish = (o: DeployOutcome): DeployOutcome => {
-      remember(req.requestId, o);
+      remember(state, req.requestId, o);
       publish();
       return o;
     };
@@ -323,7 +178,7 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
     };
     let update: ServiceUpdate | undefined;
     try {
-      update = await activitiesFor(req.requester.taskQueue, startTimeout).applyModel(apply);
+      update = await serviceApplyCalls(req.requester.taskQueue, startTimeout).applyModel(apply);
     } catch (err) {
       const f = noWorker(err, req.requester.taskQueue, startTimeout) ?? failureOf(err);
       return finish({
@@ -334,7 +189,7 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
       });
     }
     const entry = (verification: VerificationResult | null, note?: string) =>
-      record({
+      record(state, {
         trainedModelName: name,
         identity: model.identity,
         modelUrl: update.modelUrl,
@@ -364,7 +219,11 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
       });
     }
     try {
-      const verification = await verifyOptions(req.requester.taskQueue, req.verification, startTimeout).verifyModel({
+      const verification = await serviceVerifyCalls(
+        req.requester.taskQueue,
+        req.verification,
+        startTimeout,
+      ).verifyModel({
         linkedServiceName: req.linkedServiceName,
         expectJobId: model.identity.jobId,
         verification: req.verification,
@@ -387,10 +246,10 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
       const f = failureOf(err);
       // The failed model was live (unverified) for a moment: lineage keeps it, and it is never applied again.
       const failed = entry(null, `verification failed: ${f.message}`);
-      withdraw(model.identity.key);
+      withdraw(state, model.identity.key);
       // The newest earlier model that is not withdrawn: normally the one live before; never a model that itself
       // failed verification (a first deployment that failed stays live, withdrawn, until a good one replaces it).
-      const previous = rollbackTarget(name);
+      const previous = rollbackTarget(state, name);
       if (!previous) {
         return finish({
           ...base,
@@ -412,7 +271,7 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
           previous.identity.jobId,
           req.verification,
         );
-        const back = record({
+        const back = record(state, {
           ...previous,
           modelUrl: restored.update.modelUrl,
           how: 'rollback',
@@ -445,10 +304,10 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
   async function rollback(req: RollbackRequest): Promise<RollbackOutcome> {
     const done = state.processed.find((p) => p.id === req.requestId);
     if (done) return done.outcome as RollbackOutcome;
-    const name = resourceOf(req)!;
+    const name = resourceOf(state, req)!;
     const live = state.live[name] ?? null;
     const finish = (o: RollbackOutcome): RollbackOutcome => {
-      remember(req.requestId, o);
+      remember(state, req.requestId, o);
       publish();
       return o;
     };
@@ -460,7 +319,7 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
         message: `model ${req.ifLiveKey} is no longer live (${live?.identity.key ?? 'none'} is): nothing to roll back`,
       });
     }
-    const target = rollbackTarget(name, req.toJobId);
+    const target = rollbackTarget(state, name, req.toJobId);
     if (!target) {
       // The validator refused this already; the state may have changed while the request waited its turn.
       throw ApplicationFailure.create({
@@ -476,10 +335,10 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
         target.identity.jobId,
         req.verification,
       );
-      if (live) withdraw(live.identity.key);
+      if (live) withdraw(state, live.identity.key);
       // An operator who restores a model vouches for it again: it may serve, be restored to and be redeployed.
       state.withdrawn = state.withdrawn.filter((k) => k !== target.identity.key);
-      const restored = record({
+      const restored = record(state, {
         ...target,
         modelUrl: r.update.modelUrl,
         how: 'rollback',
@@ -513,7 +372,7 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
       if (!req?.requestId || !req.taskQueue || !req.linkedServiceName) {
         throw new Error('a rollback request needs requestId, taskQueue and linkedServiceName');
       }
-      const name = resourceOf(req);
+      const name = resourceOf(state, req);
       if (!name) {
         throw noEarlierModel(
           Object.keys(state.live).length === 0
@@ -522,7 +381,7 @@ export async function scoringService(input: ScoringServiceInput): Promise<void> 
         );
       }
       if (req.ifLiveKey) return;
-      if (!rollbackTarget(name, req.toJobId)) {
+      if (!rollbackTarget(state, name, req.toJobId)) {
         throw noEarlierModel(
           req.toJobId
             ? `scoring service ${serviceKey} has no model of BES job ${req.toJobId} in its lineage (other than the live one)`

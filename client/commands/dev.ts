@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import readline from 'node:readline';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import type { RunPipelineInput } from '../../common/pipeline-definition';
 import type { CliIO } from './common';
 import { addExamples, taskQueueDefault } from './common';
 
@@ -20,7 +21,18 @@ import { addExamples, taskQueueDefault } from './common';
 export const DEV_PIPELINE = 'RetrainAndUpdate';
 const TRAINED_MODEL = 'azuremltesting/output/model.ilearner';
 
-export function samplePipeline(trainedModelName: string): unknown {
+/** How `npm run demo` varies the sample: the seed's own name, model path, description and dependsOn spelling. */
+export interface SamplePipelineOptions {
+  name?: string;
+  trainedModel?: string;
+  description?: string;
+  /** How the updates spell the training activity in dependsOn (the seed writes 'amlbeGetilearner'). */
+  dependsOn?: string;
+}
+
+/** BES training, then two updates (the ARM web service and the classic endpoint) of the emulator's services. */
+export function samplePipeline(trainedModelName: string, o: SamplePipelineOptions = {}): unknown {
+  const trainedModel = o.trainedModel ?? TRAINED_MODEL;
   const storage = { referenceName: 'StorageLinkedService', type: 'LinkedServiceReference' };
   const update = (name: string, linkedService: string) => ({
     name,
@@ -29,16 +41,17 @@ export function samplePipeline(trainedModelName: string): unknown {
     typeProperties: {
       trainedModelName,
       trainedModelLinkedServiceName: storage,
-      trainedModelFilePath: TRAINED_MODEL,
+      trainedModelFilePath: trainedModel,
     },
-    dependsOn: [{ activity: 'amlBEGetilearner', dependencyConditions: ['Succeeded'] }],
+    dependsOn: [{ activity: o.dependsOn ?? 'amlBEGetilearner', dependencyConditions: ['Succeeded'] }],
   });
   return {
-    name: DEV_PIPELINE,
+    name: o.name ?? DEV_PIPELINE,
     properties: {
       activities: [
         {
           name: 'amlBEGetilearner',
+          ...(o.description && { description: o.description }),
           type: 'AzureMLBatchExecution',
           linkedServiceName: { referenceName: 'trainingEndpoint', type: 'LinkedServiceReference' },
           typeProperties: {
@@ -47,7 +60,7 @@ export function samplePipeline(trainedModelName: string): unknown {
               input2: { LinkedServiceName: storage, FilePath: 'azuremltesting/input/train.csv' },
             },
             webServiceOutputs: {
-              output1: { LinkedServiceName: storage, FilePath: TRAINED_MODEL },
+              output1: { LinkedServiceName: storage, FilePath: trainedModel },
               output2: { LinkedServiceName: storage, FilePath: 'azuremltesting/output/evaluation.csv' },
             },
           },
@@ -122,7 +135,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
 async function runDev(opts: DevOpts, io: CliIO): Promise<number> {
   const { startTemporalServer } = await import('../../infra/temporal-server');
   const { startEmulator } = await import('../../emulator');
-  const { loadPipeline } = await import('../../config/pipeline');
   // Loaded here, not at the top: every other `retrain` command would pay for the Azure SDK at start-up.
   const { BlobServiceClient } = await import('@azure/storage-blob');
   const log = (line: string) => io.err(`[dev] ${line}`);
@@ -157,9 +169,9 @@ async function runDev(opts: DevOpts, io: CliIO): Promise<number> {
     );
     await container.createIfNotExists();
     await container.getBlockBlobClient('input/train.csv').upload(TRAINING_CSV, Buffer.byteLength(TRAINING_CSV));
-    // The same run as plain JSON, for `temporal workflow start --input-file`.
-    const { input } = await loadPipeline(configDir, DEV_PIPELINE);
-    input.options = { pollIntervalSeconds: 1 };
+    // The same run as plain JSON, for `temporal workflow start --type runPipeline --input-file`: it names the
+    // pipeline only, so the worker loads it from its folder.
+    const input: RunPipelineInput = { pipeline: DEV_PIPELINE, options: { pollIntervalSeconds: 1 } };
     await writeFile(join(dir, 'run.json'), `${JSON.stringify(input, null, 2)}\n`);
 
     const workerEnv = {
@@ -200,7 +212,7 @@ async function runDev(opts: DevOpts, io: CliIO): Promise<number> {
       'In another terminal:',
       `  export ${env} TEMPORAL_TASK_QUEUE=${opts.taskQueue}${uiUrl ? ` TEMPORAL_UI_URL=${uiUrl}` : ''}`,
       `  npx retrain run --config ${configDir} --pipeline ${DEV_PIPELINE} --poll-seconds 1`,
-      `  temporal workflow start --type retrainAndUpdate --task-queue ${opts.taskQueue} --input-file ${join(dir, 'run.json')}`,
+      `  temporal workflow start --type runPipeline --task-queue ${opts.taskQueue} --input-file ${join(dir, 'run.json')}`,
       '  npx retrain list',
       '',
       'Press Ctrl-C to stop everything.',

@@ -578,6 +578,31 @@ describe('runPipeline engine (real server, fake activities)', () => {
     });
   });
 
+  test('definition in the input: when the starter passes the parsed definition, then the run uses it and loads nothing', async () => {
+    const p = define([bes('Main'), upd('Update', [['Main', 'Succeeded']])]);
+    const definition = definitions.get(p)!;
+    // Not loadable any more: only the definition in the input can make this run succeed.
+    definitions.delete(p);
+    const r = await run(p, {}, { definition });
+    expect(r.by).toEqual({ Main: 'Succeeded', Update: 'Succeeded' });
+    expect(r.result?.pipeline).toBe(p);
+    const history = await r.handle.fetchHistory();
+    const scheduled = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
+    expect(scheduled).not.toContain('loadPipelineDefinition');
+    expect(scheduled).toContain('submitTrainingJob');
+  });
+
+  test('definition in the input: when it is another pipeline than input.pipeline, then the run fails with ConfigError before any activity', async () => {
+    const p = define([wait('W')]);
+    const other = define([wait('V')]);
+    const r = await run(p, {}, { definition: definitions.get(other)! });
+    expect(innermost(r.error)).toMatchObject({ type: FailureType.ConfigError });
+    expect(innermost(r.error).message).toContain(
+      `input.definition is pipeline '${other}', but input.pipeline is '${p}'`,
+    );
+    expect(r.status.activityRuns).toEqual([]);
+  });
+
   test('activity runs carry start, end and duration', async () => {
     const p = define([wait('W', [], 1)]);
     const r = await run(p);

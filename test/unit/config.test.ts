@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../config/errors';
 import { loadAdfConfig, parseLinkedService } from '../../config/linked-services';
-import { mapPipeline } from '../../config/pipeline';
+import { Diagnostics, formatDiagnostic } from '../../config/diagnostics';
+import { parsePipeline } from '../../config/pipeline-parser';
 
 /** The seed document's JSON, copied verbatim into an ADF git-layout folder (test/fixtures/seed). */
 const seedDir = join(__dirname, '..', 'fixtures', 'seed');
@@ -133,31 +134,56 @@ describe('linked services', () => {
   });
 });
 
-describe('pipeline mapping', () => {
-  test('when the seed pipeline is mapped, then its dependsOn case mismatch is accepted with a warning', async () => {
+describe('pipeline parsing', () => {
+  test('when the seed pipeline is parsed, then its dependsOn case mismatch is accepted with a warning', async () => {
     const seed = await seedJson();
-    const { input, warnings } = mapPipeline('pipeline/LookupPipelineDemo.json', seed.LookupPipelineDemo);
-    expect(input.training).toMatchObject({
-      activityName: 'amlBEGetilearner',
+    const { linkedServices } = await loadAdfConfig(seedDir);
+    const d = new Diagnostics();
+    const { definition } = parsePipeline(
+      'pipeline/LookupPipelineDemo.json',
+      seed.LookupPipelineDemo,
+      linkedServices,
+      d,
+    );
+    expect(d.errors).toEqual([]);
+    const [training, ...updates] = definition!.activities;
+    expect(training).toMatchObject({
+      name: 'amlBEGetilearner',
+      type: 'AzureMLBatchExecution',
       linkedServiceName: 'trainingEndpoint',
-      webServiceInputs: { input1: { linkedServiceName: 'StorageLinkedService', filePath: 'azuremltesting/input' } },
-    });
-    expect(input.updates).toEqual([
-      {
-        activityName: 'amlUpdateResource',
-        linkedServiceName: 'updatableScoringEndpoint2',
-        trainedModelName: 'ADFV2Sample Model [trained model]',
-        trainedModelLinkedServiceName: 'StorageLinkedService',
-        trainedModelFilePath: 'azuremltesting/output/newModelForArm.ilearner',
+      typeProperties: {
+        webServiceInputs: { input1: { linkedServiceName: 'StorageLinkedService', filePath: 'azuremltesting/input' } },
       },
-    ]);
-    expect(warnings.join()).toContain("'amlbeGetilearner' matched activity 'amlBEGetilearner' case-insensitively");
+    });
+    expect(updates).toHaveLength(1);
+    expect(updates[0]).toMatchObject({
+      name: 'amlUpdateResource',
+      type: 'AzureMLUpdateResource',
+      linkedServiceName: 'updatableScoringEndpoint2',
+      dependsOn: [{ activity: 'amlBEGetilearner', conditions: ['Succeeded'] }],
+    });
+    expect(updates[0].typeProperties).toEqual({
+      trainedModelName: 'ADFV2Sample Model [trained model]',
+      trainedModelLinkedServiceName: 'StorageLinkedService',
+      trainedModelFilePath: 'azuremltesting/output/newModelForArm.ilearner',
+    });
+    expect(d.warnings.map(formatDiagnostic).join()).toContain(
+      "'amlbeGetilearner' matched activity 'amlBEGetilearner' case-insensitively",
+    );
   });
 
   test('when a pipeline has an unsupported activity type, then the error names the type and path', () => {
-    expect(() =>
-      mapPipeline('p.json', { name: 'P', properties: { activities: [{ name: 'x', type: 'Copy' }] } }),
-    ).toThrow("p.json: $.properties.activities[0].type: 'Copy' is not supported");
+    const d = new Diagnostics();
+    const { definition } = parsePipeline(
+      'p.json',
+      { name: 'P', properties: { activities: [{ name: 'x', type: 'Copy' }] } },
+      new Map(),
+      d,
+    );
+    expect(definition).toBeUndefined();
+    expect(d.errors.map(formatDiagnostic).join('\n')).toContain(
+      "p.json: $.properties.activities[0].type: activity type 'Copy'",
+    );
   });
 });
 

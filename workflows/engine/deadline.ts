@@ -1,4 +1,4 @@
-import { CancellationScope, condition, sleep, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, sleep, workflowInfo } from '@temporalio/workflow';
 
 /**
  * A workflow execution (or run) timeout ends the run on the server without running any more workflow code, so the
@@ -34,23 +34,11 @@ export class RunDeadline {
   /** Run `fn` in a scope that the deadline cancels. */
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.atMs === undefined) return fn();
-    const work = new CancellationScope();
-    const timerScope = new CancellationScope();
-    const timer = timerScope
-      .run(() => sleep(Math.max(1, this.atMs! - Date.now())))
-      .then(
-        () => {
-          this.reached = true;
-          work.cancel();
-        },
-        () => undefined,
-      );
-    try {
-      return await work.run(fn);
-    } finally {
-      timerScope.cancel();
-      await timer;
-    }
+    return withTimer(Math.max(1, this.atMs - Date.now()), fn, {
+      onExpired: () => {
+        this.reached = true;
+      },
+    });
   }
 
   /** After the cleanup: let the server's timeout end the run, so it ends TimedOut. */
@@ -62,4 +50,38 @@ export class RunDeadline {
 
 export function cleanupMarginMs(timeoutMs: number): number {
   return Math.min(60_000, Math.max(5_000, Math.round(timeoutMs * 0.1)));
+}
+
+/**
+ * The one timer scope of the engine (a run's deadline, an activity attempt's `policy.timeout`): run `fn` in a scope
+ * that a timer cancels after `ms`. When it did, `onExpired` has run first, and `timeoutError` (if given) replaces the
+ * cancellation `fn` ended with. The timer is cancelled as soon as `fn` ends, so a finished run leaves no timer behind.
+ */
+export async function withTimer<T>(
+  ms: number,
+  fn: () => Promise<T>,
+  opts: { onExpired?: () => void; timeoutError?: () => Error },
+): Promise<T> {
+  const work = new CancellationScope();
+  const timerScope = new CancellationScope();
+  let expired = false;
+  const timer = timerScope
+    .run(() => sleep(ms))
+    .then(
+      () => {
+        expired = true;
+        opts.onExpired?.();
+        work.cancel();
+      },
+      () => undefined,
+    );
+  try {
+    return await work.run(fn);
+  } catch (err) {
+    if (expired && opts.timeoutError && isCancellation(err)) throw opts.timeoutError();
+    throw err;
+  } finally {
+    timerScope.cancel();
+    await timer;
+  }
 }
