@@ -1,7 +1,7 @@
 /**
  * Soak: worker crashes with the product's own activity timeouts (no capping): how long a run really waits after a
  * kill -9 at each kind of point, and that it then completes exactly once with its model live (the emulator's live
- * model and a scoring call). Expected, from workflows/engine.ts and workflows/scoring-service.ts: a lost short call
+ * model and a scoring call). Expected, from workflows/engine/ and workflows/scoring-service.ts: a lost short call
  * (submit) is retried after its 2 min start-to-close, a lost poll after its 10 s heartbeat timeout, a lost update
  * (applied by the scoring service's workflow) after its 1 min heartbeat timeout. The submit killed in flight leaves
  * one job never started.
