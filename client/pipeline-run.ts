@@ -11,6 +11,7 @@ import { updateLine } from './deployment-view';
 import { followFromCli } from './follow-cli';
 import type { StartedRun } from './run';
 import { hasSearchAttributes, noteMissingSearchAttributes, startOrAttach } from './run';
+import { runWorkflowId } from './workflow-ids';
 
 /**
  * Starting `runPipeline` from the CLI: the pipeline is parsed and checked locally (fail fast, one line per problem),
@@ -18,13 +19,6 @@ import { hasSearchAttributes, noteMissingSearchAttributes, startOrAttach } from 
  */
 export class PipelineCheckError extends Error {
   override name = 'PipelineCheckError';
-}
-
-function timestamp(d = new Date()): string {
-  return d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** Validate `name` in `dir` as the worker will: its own file and the linked services it uses. */
@@ -114,7 +108,7 @@ export async function startPipeline(
   return startOrAttach((memo) =>
     client.workflow.start('runPipeline', {
       taskQueue: opts.taskQueue,
-      workflowId: opts.workflowId ?? `retrain-${pipeline}-${timestamp()}`,
+      workflowId: opts.workflowId ?? runWorkflowId(pipeline),
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       args: [
         {

@@ -7,19 +7,13 @@ import type { RetrainAndUpdateInput, RetrainAndUpdateResult, RunStatus } from '.
 import { statusQuery } from '../workflows/queries';
 import { approvalLine, gateLine } from './deployment-view';
 import { isConnectionError, noWorkerNote, taskQueuePollers, troubleNote, workflowTaskTrouble } from './run-health';
+import { runWorkflowId } from './workflow-ids';
 
 export interface StartOptions {
   taskQueue: string;
   /** Business id; default `retrain-<pipeline>-<UTC timestamp>`. Starting an id that is running attaches to it. */
   workflowId?: string;
   namespace?: string;
-}
-
-function timestamp(d = new Date()): string {
-  return d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** Are the product's search attributes registered? Without them every upsert would fail the workflow task. */
@@ -102,7 +96,7 @@ export async function startRetrain(
   return startOrAttach((memo) =>
     client.workflow.start('retrainAndUpdate', {
       taskQueue: opts.taskQueue,
-      workflowId: opts.workflowId ?? `retrain-${pipeline}-${timestamp()}`,
+      workflowId: opts.workflowId ?? runWorkflowId(pipeline),
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       ...options,
       memo: { ...options.memo, ...memo },

@@ -9,13 +9,7 @@ import { printPipelineResult } from '../pipeline-run';
 import { followRun, rootCause } from '../run';
 import type { CliIO } from './common';
 import { addExamples, CliError, withClient } from './common';
-
-function timestamp(d = new Date()): string {
-  return d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-}
+import { timestamp } from '../workflow-ids';
 
 /** The reference run's own input, from the first event of its history. */
 async function referenceInput(client: Client, workflowId: string): Promise<unknown> {
