@@ -6,7 +6,6 @@
  * - secrets from Key Vault (AzureKeyVaultSecret, resolved by the worker over HTTPS with challenge-based auth);
  * - `retrain run --pipeline` and `retrain rerun --from-failure` as a user runs them.
  */
-import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +27,7 @@ import type { RunStatus } from '../../common/types';
 import { statusQuery } from '../../workflows/queries';
 import type { TemporalTestContext } from '../helpers/temporal';
 import { connectTemporal, uniqueId, workflowBundle } from '../helpers/temporal';
+import { cli as runCli } from '../helpers/cli';
 
 const seedPipeline = join(__dirname, '..', 'fixtures', 'seed', 'pipeline', 'LookupPipelineDemo.json');
 const shared = process.env.ML_TEST_AZURITE_CONNECTION_STRING;
@@ -273,16 +273,11 @@ describe('ADF pipelines end to end on the emulator', () => {
   });
 
   /** The `retrain` CLI as a user runs it: a separate process, exit code and output. */
-  function cli(args: string[]): Promise<{ code: number; out: string }> {
-    const bin = join(__dirname, '..', '..', 'dist', 'client', 'cli.js');
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [bin, ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      child.on('exit', (code) => resolve({ code: code ?? 1, out }));
-    });
-  }
+  /** The CLI as an operator runs it; `out` is what the terminal shows (stdout and stderr as they arrived). */
+  const cli = async (args: string[]) => {
+    const r = await runCli(args);
+    return { code: r.code, out: r.all };
+  };
 
   test('when a run fails in its update and the model is then put in place, then `retrain rerun --from-failure` reuses the finished BES job and only updates', async () => {
     const emu = await emulator();
