@@ -4,70 +4,41 @@
  * is DELETEd whenever it exists and has not ended, no update reaches a scoring service after the run has ended, and
  * the run ends Cancelled (TimedOut for the timeout).
  */
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { FaultRule } from '../../emulator';
 import type { RetrainAndUpdateInput, RunStatus } from '../../common/types';
 import { statusQuery } from '../../workflows/queries';
 import type { TemporalTestContext } from '../helpers/temporal';
-import { connectTemporal } from '../helpers/temporal';
-import { workerEnv } from './campaigns';
 import type { DurabilityEnv, Lane, RunRecord } from './harness';
-import {
-  OUTPUT_DIR,
-  productBundle,
-  scanForSecrets,
-  settle,
-  startDurabilityEnv,
-  startRun,
-  writeSummary,
-} from './harness';
-import { WorkerProcess } from '../helpers/processes';
+import { settle, startRun } from './harness';
+import type { DurabilitySuite } from './suite';
+import { finishSuite, startSuite } from './suite';
 
 const PHASES = ['Submitting', 'Starting', 'Training', 'LocatingModel', 'Updating'] as const;
 type Phase = (typeof PHASES)[number];
 
 describe('cancellation and timeout', () => {
+  let suite: DurabilitySuite | undefined;
   let t: TemporalTestContext;
   let env: DurabilityEnv;
-  let worker: WorkerProcess;
   let taskQueue: string;
-  const runs: RunRecord[] = [];
+  let runs: RunRecord[];
   const outcomes: Record<string, unknown> = {};
 
   beforeAll(async () => {
-    t = await connectTemporal();
-    env = await startDurabilityEnv({ lanes: PHASES.length + 1, emulator: { seed: 6005 } });
-    taskQueue = `cancel-${Date.now().toString(36)}`;
-    worker = new WorkerProcess({
-      configDir: env.configDir,
-      taskQueue,
-      env: workerEnv(env),
-      bundlePath: await productBundle(),
-      logFile: join(OUTPUT_DIR, 'durability', 'logs', 'cancellation-worker.log'),
+    suite = await startSuite({
+      name: 'cancellation',
+      queue: 'cancel',
+      lanes: PHASES.length + 1,
+      emulator: { seed: 6005 },
     });
-    await worker.start();
+    ({ t, env, taskQueue, runs } = suite);
   });
 
-  afterAll(async () => {
-    await worker?.stop();
-    if (runs.length) {
-      const secrets = await scanForSecrets(
-        env.secrets,
-        runs.map((r) => r.handle!),
-        [{ name: 'cancellation worker output', text: worker.output }],
-      );
-      writeSummary('cancellation', {
-        runs: runs.length,
-        outcomes,
-        secretsScan: { histories: secrets.historiesScanned, bytes: secrets.bytesScanned, leaks: secrets.leaks.length },
-      });
-      expect(secrets.leaks).toEqual([]);
-    }
-    await env?.close();
-    await t?.close();
-  });
+  afterAll(() =>
+    finishSuite(suite, { name: 'cancellation', label: 'cancellation worker output', extra: () => ({ outcomes }) }),
+  );
 
   async function statusOf(h: WorkflowHandle): Promise<RunStatus | undefined> {
     return h.query(statusQuery).catch(() => undefined);

@@ -5,68 +5,36 @@
  * is live (the emulator's live model and a scoring call). And a path is not a model: two runs that write the same
  * `trainedModelFilePath` both deploy, the second one's model last.
  */
-import { join } from 'node:path';
 import type { EmulatorRoute, FaultRule } from '../../emulator';
 import type { RetrainAndUpdateInput } from '../../common/types';
 import type { TemporalTestContext } from '../helpers/temporal';
-import { connectTemporal } from '../helpers/temporal';
 import { updateLog } from '../helpers/world';
-import { workerEnv } from './campaigns';
 import type { DurabilityEnv, Lane, RunRecord } from './harness';
-import {
-  OUTPUT_DIR,
-  effectiveUpdates,
-  judgeRuns,
-  observeServing,
-  productBundle,
-  scanForSecrets,
-  settle,
-  startDurabilityEnv,
-  startRun,
-  writeSummary,
-} from './harness';
-import { WorkerProcess } from '../helpers/processes';
+import { effectiveUpdates, judgeRuns, observeServing, settle, startRun } from './harness';
+import type { DurabilitySuite } from './suite';
+import { finishSuite, startSuite } from './suite';
 
 describe('update idempotency', () => {
+  let suite: DurabilitySuite | undefined;
   let t: TemporalTestContext;
   let env: DurabilityEnv;
-  let worker: WorkerProcess;
   let taskQueue: string;
-  const runs: RunRecord[] = [];
+  let runs: RunRecord[];
   const cases: Record<string, unknown> = {};
 
   beforeAll(async () => {
-    t = await connectTemporal();
-    env = await startDurabilityEnv({ lanes: 4, emulator: { seed: 6008 } });
-    taskQueue = `idem-${Date.now().toString(36)}`;
-    worker = new WorkerProcess({
-      configDir: env.configDir,
-      taskQueue,
-      env: workerEnv(env),
-      bundlePath: await productBundle(),
-      logFile: join(OUTPUT_DIR, 'durability', 'logs', 'update-idempotency-worker.log'),
+    suite = await startSuite({
+      name: 'update-idempotency',
+      queue: 'idem',
+      lanes: 4,
+      emulator: { seed: 6008 },
     });
-    await worker.start();
+    ({ t, env, taskQueue, runs } = suite);
   });
 
-  afterAll(async () => {
-    await worker?.stop();
-    if (runs.length) {
-      const secrets = await scanForSecrets(
-        env.secrets,
-        runs.map((r) => r.handle!),
-        [{ name: 'idempotency worker output', text: worker.output }],
-      );
-      writeSummary('update-idempotency', {
-        runs: runs.length,
-        cases,
-        secretsScan: { histories: secrets.historiesScanned, bytes: secrets.bytesScanned, leaks: secrets.leaks.length },
-      });
-      expect(secrets.leaks).toEqual([]);
-    }
-    await env?.close();
-    await t?.close();
-  });
+  afterAll(() =>
+    finishSuite(suite, { name: 'update-idempotency', label: 'idempotency worker output', extra: () => ({ cases }) }),
+  );
 
   /** One run in a lane under `faults`, observed right after it ends: its own requests, updates and served model. */
   async function runWith(name: string, lane: Lane, faults: FaultRule[], input?: (i: RetrainAndUpdateInput) => void) {

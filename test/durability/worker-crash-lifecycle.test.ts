@@ -8,28 +8,18 @@
  * scoring call), and the emulator's update log (every model each service loaded, in order), so that no older model
  * is applied after a newer one. Each step has its own lane; they run one after another, so faults apply to one run.
  */
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { RetrainAndUpdateInput, RunStatus } from '../../common/types';
 import { approveUpdate, statusQuery } from '../../workflows/queries';
 import type { TemporalTestContext } from '../helpers/temporal';
-import { connectTemporal } from '../helpers/temporal';
 import { updateLog } from '../helpers/world';
-import { isProductScoring, workerEnv } from './campaigns';
+import { isProductScoring } from './campaigns';
 import type { DurabilityEnv, Lane, LaneServing, RunRecord } from './harness';
-import {
-  OUTPUT_DIR,
-  cappedBundle,
-  jobsOfRun,
-  observeServing,
-  scanForSecrets,
-  settle,
-  startDurabilityEnv,
-  startRun,
-  writeSummary,
-} from './harness';
-import { WorkerProcess } from '../helpers/processes';
+import { cappedBundle, jobsOfRun, observeServing, settle, startRun } from './harness';
+import type { WorkerProcess } from '../helpers/processes';
+import type { DurabilitySuite } from './suite';
+import { finishSuite, startSuite } from './suite';
 
 jest.setTimeout(120_000);
 
@@ -37,48 +27,32 @@ jest.setTimeout(120_000);
 const VERIFY = { timeoutSeconds: 30, intervalSeconds: 0.3 };
 
 describe('worker crash at the lifecycle steps', () => {
+  let suite: DurabilitySuite | undefined;
   let t: TemporalTestContext;
   let env: DurabilityEnv;
   let worker: WorkerProcess;
   let taskQueue: string;
-  const runs: RunRecord[] = [];
+  let runs: RunRecord[];
   const steps: Record<string, unknown> = {};
 
   beforeAll(async () => {
-    t = await connectTemporal();
-    env = await startDurabilityEnv({ lanes: 4, emulator: { seed: 6011 } });
-    taskQueue = `lifecycle-crash-${Date.now().toString(36)}`;
-    worker = new WorkerProcess({
-      configDir: env.configDir,
-      taskQueue,
-      env: workerEnv(env),
-      bundlePath: await cappedBundle(),
-      logFile: join(OUTPUT_DIR, 'durability', 'logs', 'worker-crash-lifecycle-worker.log'),
+    suite = await startSuite({
+      name: 'worker-crash-lifecycle',
+      queue: 'lifecycle-crash',
+      lanes: 4,
+      emulator: { seed: 6011 },
+      bundle: cappedBundle,
     });
-    await worker.start();
+    ({ t, env, worker, taskQueue, runs } = suite);
   });
 
-  afterAll(async () => {
-    await worker?.stop();
-    if (runs.length) {
-      const secrets = await scanForSecrets(
-        env.secrets,
-        runs.map((r) => r.handle!),
-        [{ name: 'lifecycle crash worker output', text: worker.output }],
-      );
-      writeSummary('worker-crash-lifecycle', {
-        runs: runs.length,
-        kills: worker.kills,
-        steps,
-        secretsScan: { histories: secrets.historiesScanned, bytes: secrets.bytesScanned, leaks: secrets.leaks.length },
-      });
-      expect(secrets.leaks).toEqual([]);
-    }
-    env?.emu.setFaults([]);
-    env?.emu.setJobFaults({});
-    await env?.close();
-    await t?.close();
-  });
+  afterAll(() =>
+    finishSuite(suite, {
+      name: 'worker-crash-lifecycle',
+      label: 'lifecycle crash worker output',
+      extra: () => ({ kills: worker.kills, steps }),
+    }),
+  );
 
   afterEach(() => {
     env.emu.setFaults([]);
