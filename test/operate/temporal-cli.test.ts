@@ -1,13 +1,13 @@
 /**
  * The `temporal` CLI blocks of README.md, run exactly as written (parsed out of the README) with the temporal binary
- * infra/temporal-server.ts provides, against the suite's dev server. They run in a namespace of their own, set up by
+ * infra/temporal/ provides, against the suite's dev server. They run in a namespace of their own, set up by
  * the README's own production commands, with a worker polling the README's task queue there.
  */
 import { spawn } from 'node:child_process';
 import { dirname } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { Client, ScheduleNotFoundError } from '@temporalio/client';
-import { ensureTemporalCli } from '../../infra/temporal-server';
+import { ensureTemporalCli } from '../../infra/temporal';
 import { SEARCH_ATTRIBUTES } from '../../common/search-attributes';
 import { statusQuery } from '../../workflows/queries';
 import { uniqueId } from '../helpers/temporal';
@@ -33,7 +33,7 @@ describe('the temporal CLI commands in README.md', () => {
     delete process.env.TEMPORAL_ADDRESS;
     try {
       const found = await ensureTemporalCli();
-      if (!found) throw new Error('infra/temporal-server.ts could not provide a temporal binary');
+      if (!found) throw new Error('infra/temporal/ could not provide a temporal binary');
       return found;
     } finally {
       process.env.TEMPORAL_ADDRESS = saved;
