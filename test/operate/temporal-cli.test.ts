@@ -1,6 +1,6 @@
 /**
  * The `temporal` CLI blocks of README.md, run exactly as written (parsed out of the README) with the temporal binary
- * infra/temporal/ provides, against the suite's dev server. They run in a namespace of their own, set up by
+ * infra/temporal-server.ts provides, against the suite's dev server. They run in a namespace of their own, set up by
  * the README's own production commands, with a worker polling the README's task queue there.
  */
 import { spawn } from 'node:child_process';
