@@ -1,8 +1,10 @@
 import type { EmulatorContext } from '../context';
 import type { Ctx } from '../http';
 import { bearerToken, simpleError } from '../http';
+import type { ArmWebService } from '../state';
 import { isArmAudience, verifyToken } from '../tokens';
 import { ARM_API_VERSIONS, locationSegment } from './resource-shape';
+import { findService, notFound } from './resources';
 
 function unauthorized(emu: EmulatorContext, ctx: Ctx, code: string, message: string): void {
   simpleError(
@@ -98,4 +100,14 @@ export function checkResourceGroup(emu: EmulatorContext, ctx: Ctx): boolean {
   if (ctx.params[1].toLowerCase() === emu.state.identity.resourceGroup.toLowerCase()) return true;
   simpleError(ctx, 404, 'ResourceGroupNotFound', `Resource group '${ctx.params[1]}' could not be found.`);
   return false;
+}
+
+/** The checks above, then the web service the path names; undefined when the request has already been answered. */
+export function serviceForRoute(emu: EmulatorContext, ctx: Ctx, action: string): ArmWebService | undefined {
+  const [, rg, name] = ctx.params;
+  if (!preflight(emu, ctx, action, ctx.path)) return undefined;
+  if (!checkResourceGroup(emu, ctx)) return undefined;
+  const ws = findService(emu, rg, name);
+  if (!ws) notFound(ctx, name);
+  return ws;
 }

@@ -1,24 +1,18 @@
 import type { EmulatorContext } from '../context';
 import type { Ctx } from '../http';
 import { send } from '../http';
-import { checkResourceGroup, preflight } from './guard';
-import { armHeaders, findService, notFound, present, runtimeOf } from './resources';
+import { checkResourceGroup, preflight, serviceForRoute } from './guard';
+import { armHeaders, present, runtimeOf } from './resources';
 
 export function get(emu: EmulatorContext, ctx: Ctx): void {
-  const [, rg, name] = ctx.params;
-  if (!preflight(emu, ctx, 'Microsoft.MachineLearning/webServices/read', ctx.path)) return;
-  if (!checkResourceGroup(emu, ctx)) return;
-  const ws = findService(emu, rg, name);
-  if (!ws) return notFound(ctx, name);
+  const ws = serviceForRoute(emu, ctx, 'Microsoft.MachineLearning/webServices/read');
+  if (!ws) return;
   send(ctx, 200, present(emu, ws, ctx.url.searchParams.get('api-version')!), armHeaders(ctx, false));
 }
 
 export function listKeys(emu: EmulatorContext, ctx: Ctx): void {
-  const [, rg, name] = ctx.params;
-  if (!preflight(emu, ctx, 'Microsoft.MachineLearning/webServices/listKeys/read', ctx.path)) return;
-  if (!checkResourceGroup(emu, ctx)) return;
-  const ws = findService(emu, rg, name);
-  if (!ws) return notFound(ctx, name);
+  const ws = serviceForRoute(emu, ctx, 'Microsoft.MachineLearning/webServices/listKeys/read');
+  if (!ws) return;
   const keys = runtimeOf(emu, ws)?.keys;
   send(ctx, 200, { primary: keys?.primary ?? null, secondary: keys?.secondary ?? null }, armHeaders(ctx, false));
 }

@@ -3,9 +3,9 @@ import type { Ctx } from '../http';
 import { isRecord, jsonBody, send, simpleError } from '../http';
 import type { KeyPair, RuntimeService } from '../state';
 import { newKeyPair } from '../state';
-import { checkResourceGroup, preflight } from './guard';
+import { checkResourceGroup, preflight, serviceForRoute } from './guard';
 import { armResourceId, deepMerge, downConvert, upConvert, WEB_SERVICE_TYPE } from './resource-shape';
-import { findService, lroHeaders, newOperation, notFound, present, runtimeOf } from './resources';
+import { findService, lroHeaders, newOperation, present, runtimeOf } from './resources';
 import { applyModelChange } from './trained-model';
 
 function validateBody(ctx: Ctx, requireLocation: boolean): Record<string, unknown> | null {
@@ -138,11 +138,8 @@ export async function put(emu: EmulatorContext, ctx: Ctx): Promise<void> {
 }
 
 export async function patch(emu: EmulatorContext, ctx: Ctx): Promise<void> {
-  const [, rg, name] = ctx.params;
-  if (!preflight(emu, ctx, 'Microsoft.MachineLearning/webServices/write', ctx.path)) return;
-  if (!checkResourceGroup(emu, ctx)) return;
-  const ws = findService(emu, rg, name);
-  if (!ws) return notFound(ctx, name);
+  const ws = serviceForRoute(emu, ctx, 'Microsoft.MachineLearning/webServices/write');
+  if (!ws) return;
   const body = validateBody(ctx, false);
   if (!body) return;
   if (ws.properties.readOnly === true) {
