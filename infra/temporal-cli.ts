@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { ensureTemporalCli, startTemporalServer } from './temporal-server';
-import type { TemporalServerHandle } from './temporal-server';
+import { ensureTemporalCli, startTemporalServer } from './temporal';
+import type { TemporalServerHandle } from './temporal';
 
 /**
  * `node dist/infra/temporal-cli.js ensure` builds or locates the temporal binary (for .ci/run and first-time setup);

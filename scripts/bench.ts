@@ -7,7 +7,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { Command } from 'commander';
 import { CA_DIR_ENV, startEmulator, writeCaDir } from '../emulator';
 import { spawn } from 'node:child_process';
-import { startTemporalServer } from '../infra/temporal-server';
+import { startTemporalServer } from '../infra/temporal';
 import { loadAdfConfig } from '../config/linked-services';
 import { loadWorkerSettings } from '../config/env';
 import { buildActivityDeps } from '../worker/deps';

@@ -9,7 +9,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startEmulator } from '../emulator';
 import type { EmulatorHandle } from '../emulator';
-import { startTemporalServer } from '../infra/temporal-server';
+import { startTemporalServer } from '../infra/temporal';
 import type { RetrainAndUpdateInput, RunStatus } from '../common/types';
 import { DEFAULT_VERIFICATION } from '../common/deployment';
 import type { DeploymentPolicyInput } from '../common/deployment';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { CHROMIUM_PATH_ENV, ensureChromium, runsWebUiTest } from '../infra/chromium';
-import { startTemporalServer } from '../infra/temporal-server';
+import { startTemporalServer } from '../infra/temporal';
 import { startAzurite } from '../emulator/azurite';
 import { CA_DIR_ENV, writeCaDir } from '../emulator/tls';
 

@@ -133,7 +133,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 async function runDev(opts: DevOpts, io: CliIO): Promise<number> {
-  const { startTemporalServer } = await import('../../infra/temporal-server');
+  const { startTemporalServer } = await import('../../infra/temporal');
   const { startEmulator } = await import('../../emulator');
   // Loaded here, not at the top: every other `retrain` command would pay for the Azure SDK at start-up.
   const { BlobServiceClient } = await import('@azure/storage-blob');

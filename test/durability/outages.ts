@@ -2,8 +2,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTemporalServer } from '../../infra/temporal-server';
-import type { TemporalServerHandle } from '../../infra/temporal-server';
+import { startTemporalServer } from '../../infra/temporal';
+import type { TemporalServerHandle } from '../../infra/temporal';
 import type { Outages } from './campaigns';
 import type { DurabilityEnv } from './harness';
 

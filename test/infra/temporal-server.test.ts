@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { PipelineAttr, SEARCH_ATTRIBUTES } from '../../common/search-attributes';
-import { ensureTemporalCli, startTemporalServer } from '../../infra/temporal-server';
-import type { TemporalServerHandle } from '../../infra/temporal-server';
+import { ensureTemporalCli, startTemporalServer } from '../../infra/temporal';
+import type { TemporalServerHandle } from '../../infra/temporal';
 
 // These tests provision the server themselves, so a TEMPORAL_ADDRESS from the caller's shell must not leak in.
 const savedAddress = process.env.TEMPORAL_ADDRESS;

@@ -15,7 +15,7 @@ import type { ServiceView } from '../../common/models';
 import { scoringServiceWorkflowId } from '../../common/models';
 import type { RetrainAndUpdateInput, RunStatus } from '../../common/types';
 import { serviceKeyOf } from '../../config/service-key';
-import { ensureTemporalCli } from '../../infra/temporal-server';
+import { ensureTemporalCli } from '../../infra/temporal';
 import { statusQuery } from '../../workflows/queries';
 import { uniqueId } from '../helpers/temporal';
 import type { ServiceRef } from '../helpers/world';
@@ -424,7 +424,7 @@ describe('the model lifecycle from the retrain CLI', () => {
     delete process.env.TEMPORAL_ADDRESS;
     try {
       const found = await ensureTemporalCli();
-      if (!found) throw new Error('infra/temporal-server.ts could not provide a temporal binary');
+      if (!found) throw new Error('infra/temporal/ could not provide a temporal binary');
       return found;
     } finally {
       process.env.TEMPORAL_ADDRESS = saved;

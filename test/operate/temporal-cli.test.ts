@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { dirname } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { Client, ScheduleNotFoundError } from '@temporalio/client';
-import { ensureTemporalCli } from '../../infra/temporal-server';
+import { ensureTemporalCli } from '../../infra/temporal';
 import { SEARCH_ATTRIBUTES } from '../../common/search-attributes';
 import { statusQuery } from '../../workflows/queries';
 import { uniqueId } from '../helpers/temporal';
@@ -34,7 +34,7 @@ describe('the temporal CLI commands in the docs', () => {
     delete process.env.TEMPORAL_ADDRESS;
     try {
       const found = await ensureTemporalCli();
-      if (!found) throw new Error('infra/temporal-server.ts could not provide a temporal binary');
+      if (!found) throw new Error('infra/temporal/ could not provide a temporal binary');
       return found;
     } finally {
       process.env.TEMPORAL_ADDRESS = saved;

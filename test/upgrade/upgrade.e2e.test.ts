@@ -14,7 +14,7 @@ import { startRetrain } from '../../client/run';
 import { loadAdfConfig } from '../../config/linked-services';
 import { loadWorkerSettings } from '../../config/env';
 import type { RetrainAndUpdateResult } from '../../common/types';
-import { cacheDir } from '../../infra/temporal-server';
+import { cacheDir } from '../../infra/temporal';
 import { buildActivityDeps } from '../../worker/deps';
 import { deploymentVersion } from '../../worker/versioning';
 import { createWorker } from '../../worker/worker';
