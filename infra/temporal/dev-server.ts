@@ -42,6 +42,9 @@ function devServerArgs(o: {
     // Update-with-start (each scoring service's deployments) is a multi-operation.
     'frontend.enableExecuteMultiOperation=true',
     'frontend.enableServerVersionCheck=false',
+    // Every versioned worker registers a Worker Deployment named after its task queue; the test suite and the
+    // benchmarks use many task queues on one server, more than the default 100 a namespace may hold.
+    'matching.maxDeployments=10000',
   ]) {
     args.push('--dynamic-config-value', kv);
   }
