@@ -38,13 +38,16 @@ export default tseslint.config(
             },
             {
               group: [
-                '../activities/*',
-                '../activities',
-                '../config/*',
-                '../worker/*',
-                '../client/*',
-                '../emulator/*',
-                '../infra/*',
+                // Any depth: workflows/engine/ and common/expressions/ sit one level further down.
+                '**/activities/*',
+                '**/activities',
+                '**/config/*',
+                '**/config',
+                '**/worker/*',
+                '**/client/*',
+                '**/emulator/*',
+                '**/emulator',
+                '**/infra/*',
               ],
               allowTypeImports: true,
               message: 'Workflows import activities as types only.',
