@@ -1,3 +1,4 @@
+// Over 450 lines: one corpus of ADF pipelines on one worker; each case is a few lines of pipeline and verdict.
 /**
  * The pipeline engine on a real Temporal server with fake activities: a corpus of ADF pipelines (parsed by the real
  * parser) for every dependsOn condition, Skipped propagation, AND/OR, Inactive, the leaf rule (try-catch,

@@ -1,3 +1,4 @@
+// Over 450 lines: each campaign is one function the fast tests and the soak share; splitting them would split that pairing.
 /**
  * Campaigns shared by the fast tests (test/durability/*.test.ts) and the soak (test/soak/*.soak.ts): the same code
  * with different sizes.

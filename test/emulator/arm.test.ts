@@ -1,3 +1,4 @@
+// Over 450 lines: one file per emulated API keeps the ARM contract's cases (every verb, api-version, error) together.
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return -- HTTP bodies are asserted with expect(), not typed. */
 import { ClientSecretCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/core-auth';

@@ -1,3 +1,4 @@
+// Over 450 lines: one file per emulated API keeps the BES contract's cases (submit, start, poll, delete, errors) together.
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return -- HTTP bodies are asserted with expect(), not typed. */
 import {
   BlobClient,

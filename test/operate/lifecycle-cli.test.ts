@@ -1,3 +1,4 @@
+// Over 450 lines: the operator's lifecycle commands share one stack and one sequence of deployments.
 /**
  * The model lifecycle from the operator's side: `retrain models`, `rollback`, `approve`, `reject`, `status` and
  * `list`, each run as a child process against a real Temporal server, a real worker and the emulator. Verdicts come
