@@ -8,7 +8,6 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
-import { Worker } from '@temporalio/worker';
 import type { Activities, PipelineActivities } from '../../activities';
 import { FailureType } from '../../common/failures';
 import type {
@@ -24,8 +23,10 @@ import { parsePipeline } from '../../config/pipeline-parser';
 import { Secret } from '../../config/secret';
 import { recoveryQuery, statusQuery } from '../../workflows/queries';
 import type { TemporalTestContext } from '../helpers/temporal';
-import { connectTemporal, uniqueId, workflowBundle } from '../helpers/temporal';
+import { connectTemporal, uniqueId } from '../helpers/temporal';
 import { lifecycleFakes } from '../workflows/lifecycle-fakes';
+import type { InProcessWorker } from '../helpers/temporal';
+import { startInProcessWorker } from '../helpers/temporal';
 
 interface Scenario {
   calls: string[];
@@ -235,25 +236,17 @@ function define(activities: unknown[], properties: Record<string, unknown> = {})
 
 describe('runPipeline engine (real server, fake activities)', () => {
   let t: TemporalTestContext;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: InProcessWorker | undefined;
   const taskQueue = uniqueId('engine');
 
   beforeAll(async () => {
     t = await connectTemporal();
-    worker = await Worker.create({
-      connection: t.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: fakes,
-    });
-    running = worker.run();
+    worker = await startInProcessWorker(t, taskQueue, fakes);
   });
 
   afterAll(async () => {
     await lifecycle.terminateServices(t.client);
-    worker?.shutdown();
-    await running;
+    await worker?.stop();
     await t?.close();
   });
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, Worker } from '@temporalio/worker';
 
 /**
  * Tests run against the real Temporal server that `npm test` started (TEMPORAL_ADDRESS). Running jest directly
@@ -58,4 +58,32 @@ export async function connectTemporal(): Promise<TemporalTestContext> {
 
 export function uniqueId(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/** A worker in the test process: the product's workflows on `taskQueue`, with the activities the test gives. */
+export interface InProcessWorker {
+  worker: Worker;
+  /** Shut the worker down and wait until it has stopped. */
+  stop(): Promise<void>;
+}
+
+export async function startInProcessWorker(
+  t: TemporalTestContext,
+  taskQueue: string,
+  activities: object,
+): Promise<InProcessWorker> {
+  const worker = await Worker.create({
+    connection: t.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+  });
+  const running = worker.run();
+  return {
+    worker,
+    stop: async () => {
+      worker.shutdown();
+      await running;
+    },
+  };
 }

@@ -5,14 +5,15 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
-import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities';
 import { FailureType } from '../../common/failures';
 import type { ModelRef, RetrainAndUpdateInput, RetrainAndUpdateResult, UpdateResult } from '../../common/types';
 import { statusQuery } from '../../workflows/queries';
 import type { TemporalTestContext } from '../helpers/temporal';
-import { connectTemporal, installQuietRuntime, uniqueId, workflowBundle } from '../helpers/temporal';
+import { connectTemporal, installQuietRuntime, uniqueId } from '../helpers/temporal';
 import { lifecycleFakes } from './lifecycle-fakes';
+import type { InProcessWorker } from '../helpers/temporal';
+import { startInProcessWorker } from '../helpers/temporal';
 
 interface Scenario {
   calls: string[];
@@ -125,26 +126,18 @@ const input = (over: Partial<RetrainAndUpdateInput> = {}): RetrainAndUpdateInput
 
 describe('retrainAndUpdate workflow logic (real server, fake activities)', () => {
   let t: TemporalTestContext;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: InProcessWorker | undefined;
   const taskQueue = uniqueId('logic');
 
   beforeAll(async () => {
     installQuietRuntime();
     t = await connectTemporal();
-    worker = await Worker.create({
-      connection: t.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: fakes,
-    });
-    running = worker.run();
+    worker = await startInProcessWorker(t, taskQueue, fakes);
   });
 
   afterAll(async () => {
     await lifecycle.terminateServices(t.client);
-    worker?.shutdown();
-    await running;
+    await worker?.stop();
     await t?.close();
   });
 

@@ -5,7 +5,6 @@
  * rollback after it restores the model live before. Real Temporal server; the service itself is a fake `applyModel`
  * and `verifyModel` that keep a world of their own (what is live, every apply in order).
  */
-import { Worker } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ApplyModelInput } from '../../activities/update';
 import { startOperation } from '../../activities/scoring-service';
@@ -15,7 +14,9 @@ import { scoringServiceWorkflowId } from '../../common/models';
 import type { DeployOutcome, DeployRequest, ServiceView, TrainedModel } from '../../common/models';
 import { deployUpdate, rollbackUpdate, serviceQuery } from '../../workflows/queries';
 import type { TemporalTestContext } from '../helpers/temporal';
-import { connectTemporal, installQuietRuntime, uniqueId, workflowBundle } from '../helpers/temporal';
+import { connectTemporal, installQuietRuntime, uniqueId } from '../helpers/temporal';
+import type { InProcessWorker } from '../helpers/temporal';
+import { startInProcessWorker } from '../helpers/temporal';
 
 const MAX_HISTORY_EVENTS = 120;
 
@@ -75,8 +76,7 @@ function model(n: number): TrainedModel {
 
 describe('scoring-service workflow: continue-as-new keeps the invariant', () => {
   let t: TemporalTestContext;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: InProcessWorker | undefined;
   const taskQueue = uniqueId('svc');
   const serviceKey = uniqueId('svc-key');
   const workflowId = scoringServiceWorkflowId(serviceKey);
@@ -86,13 +86,7 @@ describe('scoring-service workflow: continue-as-new keeps the invariant', () => 
   beforeAll(async () => {
     installQuietRuntime();
     t = await connectTemporal();
-    worker = await Worker.create({
-      connection: t.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities,
-    });
-    running = worker.run();
+    worker = await startInProcessWorker(t, taskQueue, activities);
   });
 
   afterAll(async () => {
@@ -102,8 +96,7 @@ describe('scoring-service workflow: continue-as-new keeps the invariant', () => 
         .terminate('test finished')
         .catch(() => undefined);
     }
-    worker?.shutdown();
-    await running;
+    await worker?.stop();
     await t?.close();
   });
 
