@@ -89,6 +89,15 @@ describe('upgrading the worker under a running retrain', () => {
     return { current, builds };
   }
 
+  /** The task queues (name and type) a build has registered by polling them. */
+  async function taskQueuesOf(v: WorkerDeploymentVersion): Promise<string[]> {
+    const { workerDeploymentVersionInfo } = await env.t.client.workflowService.describeWorkerDeploymentVersion({
+      namespace: env.t.client.options.namespace,
+      deploymentVersion: { deploymentName: v.deploymentName, buildId: v.buildId },
+    });
+    return (workerDeploymentVersionInfo?.taskQueueInfos ?? []).map((q) => `${q.name}/${q.type}`).sort();
+  }
+
   /** Build B as an operator starts it: another worker process's code, same task queue, its own build id. */
   async function startWorkerB(): Promise<() => Promise<void>> {
     const settings = loadWorkerSettings({
@@ -149,6 +158,13 @@ describe('upgrading the worker under a running retrain', () => {
     const stopB = await startWorkerB();
     stops.push(stopB);
     await waitUntil('build B registered', async () => (await deployment()).builds.includes(versionB.buildId));
+    // As docs/upgrading.md step 3: B must have polled every task queue A serves (workflow and activity) before it
+    // can be made current; the server refuses a current version that would leave one of A's queues unversioned.
+    const queuesOfA = await taskQueuesOf(versionA);
+    await waitUntil('build B polling every task queue of A', async () => {
+      const queuesOfB = await taskQueuesOf(versionB);
+      return queuesOfA.every((q) => queuesOfB.includes(q));
+    });
     expect((await deployment()).current).toBe(versionA.buildId);
 
     await setCurrentVersion(versionB);
