@@ -133,9 +133,9 @@ export async function main(argv: string[], signals: NodeJS.EventEmitter = proces
     written.push(...Object.keys(handle.linkedServices).map((n) => resolve(dir, 'linkedService', `${n}.json`)));
     written.push(resolve(dir, 'emulator.env'));
   }
-  process.stdout.write(describeEndpoints(handle, written));
-  process.stdout.write('Ready. Press Ctrl+C to stop.\n');
-  await new Promise<void>((done) => {
+  // Listen before saying Ready: whoever reads Ready may signal at once, and a SIGINT that arrives before a listener
+  // exists takes Node's default action (killed by the signal, no clean stop).
+  const stopped = new Promise<void>((done) => {
     const stop = (): void => {
       signals.removeListener('SIGINT', stop);
       signals.removeListener('SIGTERM', stop);
@@ -144,6 +144,9 @@ export async function main(argv: string[], signals: NodeJS.EventEmitter = proces
     signals.on('SIGINT', stop);
     signals.on('SIGTERM', stop);
   });
+  process.stdout.write(describeEndpoints(handle, written));
+  process.stdout.write('Ready. Press Ctrl+C to stop.\n');
+  await stopped;
   process.stdout.write('Stopping...\n');
   await handle.close();
   process.stdout.write('Stopped.\n');

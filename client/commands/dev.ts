@@ -217,8 +217,6 @@ async function runDev(opts: DevOpts, io: CliIO): Promise<number> {
       '',
       'Press Ctrl-C to stop everything.',
     ];
-    for (const l of lines) io.out(l);
-
     return await new Promise<number>((done) => {
       let signalled = false;
       const stop = (signal: NodeJS.Signals) => {
@@ -228,6 +226,8 @@ async function runDev(opts: DevOpts, io: CliIO): Promise<number> {
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      // Printed once Ctrl-C is handled: a SIGINT before a listener exists would kill the process, stopping nothing.
+      for (const l of lines) io.out(l);
       // A worker that dies is restarted, and said so: runs wait on the task queue meanwhile and lose nothing.
       const restarts: number[] = [];
       const supervise = (child: ChildProcess) =>
