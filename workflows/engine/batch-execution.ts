@@ -68,6 +68,15 @@ function outputOf(
   };
 }
 
+/** A new attempt has no job yet: the status view forgets the last one. Returns when the attempt started. */
+function beginAttempt(ctx: EngineContext): number {
+  ctx.status.jobId = null;
+  ctx.status.besStatus = null;
+  ctx.status.besDetails = null;
+  ctx.setPhase('Submitting');
+  return Date.now();
+}
+
 /** The status view's BES fields after a failed wait: Failed (with BES Details) or Cancelled, from its failure type. */
 function noteWaitFailure(status: RunStatus, err: unknown): void {
   const cause = (err as { cause?: { type?: string; message?: string } }).cause;
@@ -104,11 +113,7 @@ export async function batchExecution(
   const status = ctx.status;
   const pollMs = ctx.opts.pollMs;
   const waiter = pollCalls(timeoutMs, pollMs);
-  status.jobId = null;
-  status.besStatus = null;
-  status.besDetails = null;
-  ctx.setPhase('Submitting');
-  const started = Date.now();
+  const started = beginAttempt(ctx);
   let jobId: string | undefined;
   try {
     ({ jobId } = await submitCalls.submitTrainingJob({ step }));
@@ -160,11 +165,7 @@ export async function leanBatchExecution(
 ): Promise<BatchOutput> {
   const step = stepOf(a, props);
   const status = ctx.status;
-  status.jobId = null;
-  status.besStatus = null;
-  status.besDetails = null;
-  ctx.setPhase('Submitting');
-  const started = Date.now();
+  const started = beginAttempt(ctx);
   let jobId: string | undefined;
   try {
     ({ jobId } = await boundedCalls(SUBMIT_CALLS, deadline.remainingMs()).submitTrainingJob({ step }));
