@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type { AzureMLLinkedService } from '../config/linked-services';
 import { FailureType } from '../common/failures';
@@ -14,6 +14,7 @@ import type {
   WaitJobResult,
 } from '../common/types';
 import type { ActivityDeps } from './deps';
+import { TRAINING_HEARTBEAT_WINDOW_MS } from './deps';
 import type { CallContext, HttpResult } from './http';
 import { ensureOk, failureFromResponse, parseErrorBody, send } from './http';
 import type { BesBlobRef } from './storage';
@@ -201,17 +202,22 @@ export function createBesActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Poll until the status differs from `lastStatus` or is terminal. The loop lives in the activity (heartbeating),
-     * so workflow history gains a few events per status change, not per poll: its size does not grow with job length.
+     * Poll until the status differs from `lastStatus` or is terminal (runs before v0.3), or, given `untilEnd`, until
+     * the job ends: in a heartbeating loop for the first minutes after the first attempt (a short job's end is seen
+     * within one poll, without a round trip through the server), then once per attempt, throwing a benign, retryable `BesJobRunning` so the
+     * retry policy (interval = poll interval) brings the next check. Retries add no history events, and between them a
+     * long job holds no worker slot: the run's history has the same events for a 5 s and a 10 h job.
      */
     async waitForTrainingJob({
       linkedServiceName,
       jobId,
       lastStatus,
       pollIntervalMs,
+      untilEnd,
     }: WaitJobInput): Promise<WaitJobResult> {
       const act = Context.current();
       const ls = deps.azureML(linkedServiceName);
+      const windowMs = deps.settings.trainingHeartbeatWindowMs ?? TRAINING_HEARTBEAT_WINDOW_MS;
       for (;;) {
         const st = await getJobStatus(deps, ls, jobId, act.cancellationSignal);
         act.heartbeat({ jobId, status: st.status });
@@ -231,10 +237,17 @@ export function createBesActivities(deps: ActivityDeps) {
             details: [{ jobId }],
           });
         }
-        if (st.status !== lastStatus || st.status === 'Finished') {
+        if (st.status === 'Finished' || (!untilEnd && st.status !== lastStatus)) {
           const outputs: Record<string, string> = {};
           for (const [name, ref] of Object.entries(st.results)) outputs[name] = ref?.RelativeLocation ?? '';
           return { status: st.status, outputs };
+        }
+        if (untilEnd && Date.now() - act.info.scheduledTimestampMs >= windowMs) {
+          throw ApplicationFailure.create({
+            type: FailureType.BesJobRunning,
+            category: ApplicationFailureCategory.BENIGN,
+            message: `BES job ${jobId} of linked service '${ls.name}' is ${st.status}; checking again after the poll interval`,
+          });
         }
         // Throws CancelledFailure when the workflow cancels us; the workflow then DELETEs the job.
         await act.sleep(pollIntervalMs);

@@ -36,7 +36,16 @@ export interface ActivitySettings {
   requestTimeoutMs: number;
   /** Scoring-service workflows continue-as-new beyond this many history events (default: when the server suggests). */
   scoringServiceMaxHistoryEvents?: number;
+  /**
+   * How long the training poll heartbeats in one activity attempt before it checks once per retry instead (default
+   * TRAINING_HEARTBEAT_WINDOW_MS). Longer: fewer round trips through the server for short jobs; shorter: fewer
+   * worker slots held by running jobs.
+   */
+  trainingHeartbeatWindowMs?: number;
 }
+
+/** The first minutes of a job, where most short jobs end: polled in one heartbeating attempt. */
+export const TRAINING_HEARTBEAT_WINDOW_MS = 2 * 60_000;
 
 export const DEFAULT_ACTIVITY_SETTINGS: ActivitySettings = {
   armScope: 'https://management.azure.com/.default',

@@ -87,6 +87,12 @@ function settingsHistoryLimit(deps: ActivityDeps): number | undefined {
 
 export interface DeployModelInput {
   request: DeployRequest;
+  /**
+   * The run's ADF attempt ends then (its `policy.timeout`, runs from v0.3 on): at that time the activity stops waiting
+   * as on cancellation (a queued request is withdrawn, one applying finishes) and fails with `ActivityTimedOut` and
+   * this message.
+   */
+  deadline?: { atMs: number; message: string };
 }
 
 export interface RollbackModelInput {
@@ -104,7 +110,7 @@ export function createScoringServiceActivities(deps: ActivityDeps) {
      * for its outcome. If the run is cancelled meanwhile, a request still queued is withdrawn; one already applying
      * finishes first, so nothing reaches the service after the run ends Cancelled.
      */
-    async deployModel({ request }: DeployModelInput): Promise<DeployOutcome> {
+    async deployModel({ request, deadline }: DeployModelInput): Promise<DeployOutcome> {
       const act = Context.current();
       const client = act.client;
       const key = serviceKeyFor(deps, request.linkedServiceName);
@@ -126,10 +132,26 @@ export function createScoringServiceActivities(deps: ActivityDeps) {
           () => undefined,
           (e: unknown) => e,
         );
+        let timer: NodeJS.Timeout | undefined;
+        const expired = new Promise<{ e: unknown }>((resolve) => {
+          if (!deadline) return;
+          timer = setTimeout(
+            () =>
+              resolve({
+                e: ApplicationFailure.create({
+                  type: FailureType.ActivityTimedOut,
+                  nonRetryable: true,
+                  message: deadline.message,
+                }),
+              }),
+            Math.max(0, deadline.atMs - Date.now()),
+          );
+        });
         const first: { o: DeployOutcome } | { e: unknown } = await Promise.race([
           outcome.then((o) => ({ o })),
           cancelled.then((e) => ({ e })),
-        ]);
+          expired,
+        ]).finally(() => clearTimeout(timer));
         if ('o' in first) return first.o;
         await client.workflow
           .getHandle(scoringServiceWorkflowId(key))

@@ -27,6 +27,11 @@ export const FailureType = {
   BesJobFailed: 'BesJobFailed',
   /** The BES job was cancelled by someone else. */
   BesJobCancelled: 'BesJobCancelled',
+  /**
+   * The BES job has not ended yet: a benign, retryable answer of the training poll, whose retry policy checks again
+   * after the poll interval (retries add no history events). Never the outcome of a run.
+   */
+  BesJobRunning: 'BesJobRunning',
   /** The trained model blob does not exist where the config says. */
   TrainedModelNotFound: 'TrainedModelNotFound',
   /** The trained model blob exists but is empty. */

@@ -259,6 +259,12 @@ export interface WaitJobInput {
   /** Return as soon as the status differs from this one (or is terminal). */
   lastStatus: BesStatus | null;
   pollIntervalMs: number;
+  /**
+   * Wait for the job to end instead (runs from v0.3 on): poll in a heartbeating loop for the worker's heartbeat
+   * window after the first attempt was scheduled, then check once per attempt and throw a retryable `BesJobRunning`,
+   * so that the retry policy's interval paces the polls and a long job holds no worker slot between them.
+   */
+  untilEnd?: boolean;
 }
 export interface WaitJobResult {
   status: BesStatus;

@@ -20,7 +20,16 @@ import type { DeploymentPolicy, FanOutPolicy, GateCheck, GateRule, VerificationP
 import { DEFAULT_APPROVAL_TIMEOUT, describeGate, evaluateGate, fanOutOf, verificationOf } from '../common/deployment';
 import { parseAdfTimespan } from '../common/duration';
 import { FailureType } from '../common/failures';
-import { deployCalls, prepareCalls, readCalls } from './engine/activity-options';
+import {
+  boundedCalls,
+  DEPLOY_CALLS,
+  deployCalls,
+  PREPARE_CALLS,
+  prepareCalls,
+  READ_CALLS,
+  readCalls,
+} from './engine/activity-options';
+import type { AttemptDeadline } from './engine/deadline';
 import type {
   Approval,
   ApprovalDecision,
@@ -47,8 +56,9 @@ export class Deployments {
   readonly policy: DeploymentPolicy | undefined;
   readonly fanOut: FanOutPolicy;
   readonly verification: VerificationPolicy;
-  private readonly prepared = new Map<string, Promise<TrainedModel>>();
-  private readonly admitted = new Map<string, Promise<Approval | null>>();
+  /** Shared by the updates of a run, each with the deadline of the attempt that started it (lean runs). */
+  private readonly prepared = new Map<string, { p: Promise<TrainedModel>; atMs: number }>();
+  private readonly admitted = new Map<string, { p: Promise<Approval | null>; atMs: number }>();
   private readonly waiting: { key: string; decide(a: Approval): void }[] = [];
   private readonly settled = new Map<string, { done: Promise<boolean>; resolve(ok: boolean): void }>();
   private free: number;
@@ -75,16 +85,17 @@ export class Deployments {
   }
 
   /** Locate, identify, pin and read metrics once per distinct source in a run. */
-  prepare(input: PrepareModelInput): Promise<TrainedModel> {
+  prepare(input: PrepareModelInput, deadline?: AttemptDeadline): Promise<TrainedModel> {
     const key = JSON.stringify(input.source);
-    let p = this.prepared.get(key);
-    if (!p) {
-      p = prepareCalls.prepareModel(input);
-      this.prepared.set(key, p);
+    let shared = this.prepared.get(key);
+    if (!shared) {
+      const calls = deadline ? boundedCalls(PREPARE_CALLS, deadline.remainingMs()) : prepareCalls;
+      shared = { p: calls.prepareModel(input), atMs: deadline?.atMs ?? Infinity };
+      this.prepared.set(key, shared);
       // A failed prepare is not reused by a later attempt (ADF retry).
-      p.catch(() => this.prepared.delete(key));
+      shared.p.catch(() => this.prepared.delete(key));
     }
-    return p;
+    return deadline ? deadline.within(shared.p, shared.atMs) : shared.p;
   }
 
   /**
@@ -94,18 +105,20 @@ export class Deployments {
   admit(
     model: TrainedModel,
     targets: { linkedServiceName: string; trainedModelName: string }[],
+    deadline?: AttemptDeadline,
   ): Promise<Approval | null> {
-    let p = this.admitted.get(model.identity.key);
-    if (!p) {
-      p = this.gateThenApproval(model, targets);
-      this.admitted.set(model.identity.key, p);
+    let shared = this.admitted.get(model.identity.key);
+    if (!shared) {
+      shared = { p: this.gateThenApproval(model, targets, deadline), atMs: deadline?.atMs ?? Infinity };
+      this.admitted.set(model.identity.key, shared);
     }
-    return p;
+    return deadline ? deadline.within(shared.p, shared.atMs) : shared.p;
   }
 
   private async gateThenApproval(
     model: TrainedModel,
     targets: { linkedServiceName: string; trainedModelName: string }[],
+    deadline?: AttemptDeadline,
   ): Promise<Approval | null> {
     const rules = this.gateRules;
     if (rules.length > 0) {
@@ -130,7 +143,8 @@ export class Deployments {
       const checks: GateCheck[] = evaluateGate(absolute, model.metrics.values, null);
       if (relative.length) {
         // Compared with each target service's live model; a service with none yet has nothing to compare with.
-        const live: (LineageEntry | null)[] = targets.length ? await readCalls.liveModels({ services: targets }) : [];
+        const reads = deadline ? boundedCalls(READ_CALLS, deadline.remainingMs()) : readCalls;
+        const live: (LineageEntry | null)[] = targets.length ? await reads.liveModels({ services: targets }) : [];
         if (!targets.length) checks.push(...evaluateGate(relative, model.metrics.values, null));
         live.forEach((l, i) => {
           for (const c of evaluateGate(relative, model.metrics!.values, l?.metrics ?? null)) {
@@ -152,11 +166,13 @@ export class Deployments {
     }
     const approval = this.policy?.approval;
     if (!approval?.required) return null;
-    return this.awaitApproval(model, approval.timeout ?? DEFAULT_APPROVAL_TIMEOUT);
+    return this.awaitApproval(model, approval.timeout ?? DEFAULT_APPROVAL_TIMEOUT, deadline);
   }
 
-  private async awaitApproval(model: TrainedModel, timeout: string): Promise<Approval> {
+  private async awaitApproval(model: TrainedModel, timeout: string, deadline?: AttemptDeadline): Promise<Approval> {
     const timeoutMs = parseAdfTimespan(timeout) ?? 24 * 3_600_000;
+    // A lean run's attempt deadline, when it comes first, is this wait's one timer (it was a timer of its own before).
+    const attemptEndsFirst = deadline !== undefined && deadline.remainingMs() < timeoutMs;
     const now = Date.now();
     this.ctx.status.approval = {
       state: 'Waiting',
@@ -174,8 +190,15 @@ export class Deployments {
     );
     let decision: Approval | undefined;
     this.waiting.push({ key: model.identity.key, decide: (a) => (decision = a) });
-    const decided = await condition(() => decision !== undefined, timeoutMs);
+    const decided = await condition(
+      () => decision !== undefined,
+      attemptEndsFirst ? Math.max(1, deadline.remainingMs()) : timeoutMs,
+    );
     const status = this.ctx.status.approval;
+    if ((!decided || !decision) && attemptEndsFirst) {
+      this.waiting.splice(0, this.waiting.length);
+      throw deadline.timedOut();
+    }
     if (!decided || !decision) {
       this.waiting.splice(0, this.waiting.length);
       Object.assign(status, { state: 'TimedOut', at: new Date().toISOString() });
@@ -234,11 +257,25 @@ export class Deployments {
   }
 
   /** Deploy through the scoring service's workflow, at most `fanOut.parallel` services at a time. */
-  async deploy(input: Parameters<Activities['deployModel']>[0]): Promise<DeployOutcome> {
-    if (this.free === 0) await new Promise<void>((r) => this.queue.push(r));
-    else this.free -= 1;
+  async deploy(input: Parameters<Activities['deployModel']>[0], deadline?: AttemptDeadline): Promise<DeployOutcome> {
+    if (this.free > 0) this.free -= 1;
+    else if (!deadline) await new Promise<void>((r) => this.queue.push(r));
+    else {
+      let granted = false;
+      const grant = () => (granted = true);
+      this.queue.push(grant);
+      try {
+        await deadline.condition(() => granted);
+      } catch (err) {
+        const i = this.queue.indexOf(grant);
+        if (i >= 0) this.queue.splice(i, 1);
+        throw err;
+      }
+    }
     try {
-      return await deployCalls.deployModel(input);
+      return await deployCalls.deployModel(
+        deadline ? { ...input, deadline: { atMs: deadline.atMs, message: deadline.message } } : input,
+      );
     } finally {
       const next = this.queue.shift();
       if (next) next();
@@ -274,8 +311,10 @@ export class Deployments {
     trainedModelName: string,
     modelKey: string,
     reason: string,
+    deadline?: AttemptDeadline,
   ): Promise<RollbackOutcome> {
-    return deployCalls.rollbackModel({
+    const calls = deadline ? boundedCalls(DEPLOY_CALLS, deadline.remainingMs()) : deployCalls;
+    return calls.rollbackModel({
       request: {
         requestId: `${this.requestId(a.name, 0)}/rollback/${uuid4()}`,
         ifLiveKey: modelKey,

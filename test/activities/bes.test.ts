@@ -252,4 +252,52 @@ describe('BES activities', () => {
     env.cancel();
     await expect(p).rejects.toBeInstanceOf(CancelledFailure);
   });
+
+  test('when waiting until the end within the heartbeat window, then a Running status is polled on and Finished returns', async () => {
+    const http = scripted([
+      { status: 200, body: { StatusCode: 'Running', Results: null, Details: null } },
+      { status: 200, body: { StatusCode: 'Running', Results: null, Details: null } },
+      {
+        status: 200,
+        body: { StatusCode: 'Finished', Results: { output1: { RelativeLocation: 'm/x.ilearner' } }, Details: null },
+      },
+    ]);
+    const env = new MockActivityEnvironment({ scheduledTimestampMs: Date.now() }, { logger: quiet });
+    const r = await env.run(createBesActivities(deps(http)).waitForTrainingJob, {
+      linkedServiceName: 'trainingEndpoint',
+      jobId: 'j',
+      lastStatus: 'NotStarted' as const,
+      pollIntervalMs: 5,
+      untilEnd: true,
+    });
+    expect(r).toEqual({ status: 'Finished', outputs: { output1: 'm/x.ilearner' } });
+    expect(http.requests).toHaveLength(3);
+  });
+
+  test('when waiting until the end past the heartbeat window, then one check asks for a retry with a benign BesJobRunning', async () => {
+    const http = scripted([{ status: 200, body: { StatusCode: 'Running', Results: null, Details: null } }]);
+    const env = new MockActivityEnvironment(
+      { scheduledTimestampMs: Date.now() - 10_000, attempt: 7 },
+      { logger: quiet },
+    );
+    const err = await env
+      .run(
+        createBesActivities({
+          ...deps(http),
+          settings: { ...DEFAULT_ACTIVITY_SETTINGS, trainingHeartbeatWindowMs: 5_000 },
+        }).waitForTrainingJob,
+        {
+          linkedServiceName: 'trainingEndpoint',
+          jobId: 'j',
+          lastStatus: 'Running' as const,
+          pollIntervalMs: 5,
+          untilEnd: true,
+        },
+      )
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err).toMatchObject({ type: FailureType.BesJobRunning, category: 'BENIGN' });
+    expect((err as ApplicationFailure).nonRetryable).toBeFalsy();
+    expect(http.requests).toHaveLength(1);
+  });
 });

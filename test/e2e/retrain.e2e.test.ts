@@ -198,6 +198,69 @@ describe('retrainAndUpdate end to end on the emulator', () => {
     expect(await count(long)).toBe(await count(short));
   });
 
+  test('when a run has one update, then its history has at most 40 events, as many for a short job as for one polled past the heartbeat window', async () => {
+    const queue = uniqueId('lean');
+    // A one-second heartbeat window: the long job's end is then found by the poll activity's retries.
+    await stack.startWorker({
+      configDir,
+      taskQueue: queue,
+      wrapDeps: (deps) => ({ ...deps, settings: { ...deps.settings, trainingHeartbeatWindowMs: 1000 } }),
+    });
+    const oneUpdate = () => {
+      const i = input();
+      i.updates = [i.updates[1]];
+      return i;
+    };
+    const short = await run(oneUpdate(), queue);
+    const shortResult = (await short.result()) as RetrainAndUpdateResult;
+    emu.setJobFaults({ slowNext: { count: 1, extraMs: 5000 } });
+    const long = await run(oneUpdate(), queue);
+    const longResult = (await long.result()) as RetrainAndUpdateResult;
+    // The world: each job ran once and finished, and the endpoint was pointed at each model in turn.
+    for (const r of [shortResult, longResult]) {
+      expect(emu.inspect().jobs.find((j) => j.jobId === r.jobId)).toMatchObject({ status: 'Finished', started: 1 });
+      expect(updatesFor(r.jobId).map((u) => u.kind)).toEqual(['classic']);
+    }
+    const events = async (h: WorkflowHandle) => (await h.fetchHistory()).events ?? [];
+    const [shortEvents, longEvents] = await Promise.all([events(short), events(long)]);
+    const parts = (es: typeof shortEvents) => {
+      const count = (f: (e: (typeof es)[number]) => unknown) => es.filter(f).length;
+      return {
+        total: es.length,
+        workflowTasks: count(
+          (e) =>
+            e.workflowTaskScheduledEventAttributes ||
+            e.workflowTaskStartedEventAttributes ||
+            e.workflowTaskCompletedEventAttributes,
+        ),
+        activities: count(
+          (e) =>
+            e.activityTaskScheduledEventAttributes ||
+            e.activityTaskStartedEventAttributes ||
+            e.activityTaskCompletedEventAttributes,
+        ),
+        upserts: count((e) => e.upsertWorkflowSearchAttributesEventAttributes),
+        timers: count(
+          (e) => e.timerStartedEventAttributes || e.timerCanceledEventAttributes || e.timerFiredEventAttributes,
+        ),
+        markers: count((e) => e.markerRecordedEventAttributes),
+      };
+    };
+    console.log(
+      `[history] one update: short job ${JSON.stringify(parts(shortEvents))}, long job ${JSON.stringify(parts(longEvents))}`,
+    );
+    expect(shortEvents.length).toBeLessThanOrEqual(40);
+    expect(longEvents.length).toBe(shortEvents.length);
+    // Polled past the window by retries, which the history does not record one by one: its one wait has attempt > 1.
+    const waitId = longEvents.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'waitForTrainingJob',
+    )?.eventId;
+    const waitStarted = longEvents.find(
+      (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === String(waitId),
+    );
+    expect(waitStarted?.activityTaskStartedEventAttributes?.attempt).toBeGreaterThan(1);
+  });
+
   test('when the worker crashes between submitting the job and recording it, then only one job is ever started', async () => {
     const queue = uniqueId('crash');
     crashAfter = (req) => req.method === 'POST' && /\/jobs\?/.test(req.url);

@@ -4,7 +4,7 @@
  * a run recorded with the old value replays only if its commands stay the same (test/durability/replay.test.ts).
  */
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
-import type { RetryPolicy } from '@temporalio/workflow';
+import type { ActivityOptions, RetryPolicy } from '@temporalio/workflow';
 import type { Activities, PipelineActivities } from '../../activities';
 import type { VerificationPolicy } from '../../common/deployment';
 import { NON_RETRYABLE_FAILURES } from '../../common/failures';
@@ -37,19 +37,55 @@ export const loaderCalls = proxyActivities<PipelineActivities>({
 
 // Short request/response calls. Temporal retries transient failures inside one ADF attempt; ADF's own `retry`
 // (a new attempt of the whole activity) is the engine's loop. Bounded: a run fails visibly, never forever.
-export const shortCalls = proxyActivities<Activities>({
+export const SHORT_CALLS: ActivityOptions = {
   startToCloseTimeout: '2m',
   retry,
   cancellationType: ActivityCancellationType.TRY_CANCEL,
-});
+};
+export const shortCalls = proxyActivities<Activities>(SHORT_CALLS);
 
 // The submit waits for its outcome even when the run is cancelled meanwhile: a job created by a request already in
 // flight then has a known id, and the cleanup DELETEs it (TRY_CANCEL would leave it behind, never started).
-export const submitCalls = proxyActivities<Activities>({
+export const SUBMIT_CALLS: ActivityOptions = {
   startToCloseTimeout: '2m',
   retry,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-});
+};
+export const submitCalls = proxyActivities<Activities>(SUBMIT_CALLS);
+
+/**
+ * Calls made inside one ADF attempt (runs from v0.3 on): the attempt's `policy.timeout` is their schedule-to-close
+ * timeout, every retry included, instead of a timer per attempt that was started and cancelled in every run's
+ * history (./deadline.ts, AttemptDeadline).
+ */
+export function boundedCalls(options: ActivityOptions, remainingMs: number) {
+  return proxyActivities<Activities>({ ...options, scheduleToCloseTimeout: Math.max(1, remainingMs) });
+}
+
+/**
+ * The BES wait of one ADF attempt (runs from v0.3 on), until the job ends: the activity heartbeats for its first
+ * minutes, then checks once per attempt and asks for a retry (BesJobRunning), so a long job holds no worker slot and
+ * its polls add no history events (retries are not recorded). The retry policy is the poll: a fixed interval, no
+ * attempt limit; the attempt's `policy.timeout` (schedule-to-close) ends it.
+ */
+export function trainingWaitCalls(pollMs: number, remainingMs: number) {
+  const bound = Math.max(1, remainingMs);
+  return proxyActivities<Activities>({
+    scheduleToCloseTimeout: bound,
+    startToCloseTimeout: bound,
+    // A missed heartbeat means the worker died: retry the poll elsewhere quickly, the job keeps running meanwhile.
+    heartbeatTimeout: Math.max(10_000, 3 * pollMs),
+    retry: {
+      initialInterval: pollMs,
+      backoffCoefficient: 1,
+      maximumInterval: pollMs,
+      maximumAttempts: Number.POSITIVE_INFINITY,
+      nonRetryableErrorTypes: NON_RETRYABLE_FAILURES,
+    },
+    // As pollCalls: cleanup DELETEs the job at once, and a poll that still runs meanwhile only reads.
+    cancellationType: ActivityCancellationType.TRY_CANCEL,
+  });
+}
 
 /** The BES status poll of one ADF attempt that may run `timeoutMs` (policy.timeout), polling every `pollMs`. */
 export function pollCalls(timeoutMs: number, pollMs: number) {
@@ -89,27 +125,32 @@ export const updateCalls = proxyActivities<Activities>({
 // ---- a run's side of a deployment (workflows/deployment.ts) ------------------------------------------------------
 
 // Locate, identify, pin (a server-side copy) and read the metrics: short calls, but a large model's copy takes a while.
-export const prepareCalls = proxyActivities<Activities>({
+export const PREPARE_CALLS: ActivityOptions = {
   startToCloseTimeout: '10m',
   retry,
   cancellationType: ActivityCancellationType.TRY_CANCEL,
-});
+};
+export const prepareCalls = proxyActivities<Activities>(PREPARE_CALLS);
 
-export const readCalls = proxyActivities<Activities>({
+export const READ_CALLS: ActivityOptions = {
   startToCloseTimeout: '1m',
   retry,
   cancellationType: ActivityCancellationType.TRY_CANCEL,
-});
+};
+export const readCalls = proxyActivities<Activities>(READ_CALLS);
 
 // The deployment waits its turn in the scoring service's workflow, then for the update and the verification there. A
 // cancelled run waits for it: a queued request is withdrawn, one already applying finishes, so nothing reaches the
 // service after the run ends Cancelled. Retries resend the same request id, which the service's workflow answers once.
-export const deployCalls = proxyActivities<Activities>({
+// An attempt's `policy.timeout` reaches it as a deadline in its input (runs from v0.3 on): the activity itself
+// withdraws or waits out the request at the deadline, as on cancellation, rather than being cut off by the server.
+export const DEPLOY_CALLS: ActivityOptions = {
   startToCloseTimeout: '2h',
   heartbeatTimeout: '1m',
   retry: { ...retry, maximumAttempts: 30 },
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-});
+};
+export const deployCalls = proxyActivities<Activities>(DEPLOY_CALLS);
 
 // ---- the scoring service's workflow (workflows/scoring-service.ts) -----------------------------------------------
 

@@ -1,4 +1,5 @@
 /** What the scheduler and its executors share about one run. */
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { EffectiveStatus } from '../../common/dag';
 import type { EvalContext, SystemObject } from '../../common/expressions';
 import type { ActivityDefinition, PipelineDefinition, RecoveryInput } from '../../common/pipeline-definition';
@@ -63,7 +64,10 @@ export interface EngineContext {
   /** The pipeline's variables, as SetVariable last set them. */
   readonly variables: Record<string, unknown>;
   readonly deployments: Deployments;
-  setPhase(phase: RunPhase): void;
+  /** The run writes a lean history (v0.3, HISTORY_DIET_PATCH); runs recorded before replay their own commands. */
+  readonly lean: boolean;
+  /** The phase, in the status view and (as the run's rule says) the Phase search attribute, with `attrs` in one upsert. */
+  setPhase(phase: RunPhase, attrs?: SearchAttributeUpdatePair[]): void;
   evalContext(): EvalContext;
 }
 

@@ -2,14 +2,25 @@
 import { sleep } from '@temporalio/workflow';
 import { FailureType } from '../../common/failures';
 import type { FailActivity, SetVariableActivity, WaitActivity } from '../../common/pipeline-definition';
+import type { AttemptDeadline } from './deadline';
 import { asString, failure } from './run-errors';
 
-export async function wait(a: WaitActivity, props: WaitActivity['typeProperties']): Promise<Record<string, never>> {
+export async function wait(
+  a: WaitActivity,
+  props: WaitActivity['typeProperties'],
+  deadline?: AttemptDeadline,
+): Promise<Record<string, never>> {
   const seconds = Number(props.waitTimeInSeconds);
   if (!(seconds >= 0)) {
     throw failure(FailureType.ExpressionError, `activity '${a.name}': waitTimeInSeconds must be a number >= 0`);
   }
-  await sleep(Math.round(seconds * 1000));
+  const ms = Math.round(seconds * 1000);
+  // A lean run's one timer: the wait, or the attempt's deadline when that comes first.
+  if (deadline && deadline.remainingMs() < ms) {
+    await sleep(Math.max(1, deadline.remainingMs()));
+    throw deadline.timedOut();
+  }
+  await sleep(ms);
   return {};
 }
 

@@ -1,4 +1,13 @@
-import { CancellationScope, condition, isCancellation, sleep, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
+import { FailureType } from '../../common/failures';
 
 /**
  * A workflow execution (or run) timeout ends the run on the server without running any more workflow code, so the
@@ -83,5 +92,61 @@ export async function withTimer<T>(
   } finally {
     timerScope.cancel();
     await timer;
+  }
+}
+
+/**
+ * One ADF attempt's `policy.timeout` as a deadline (runs from v0.3 on). Rather than a timer per attempt, started and
+ * cancelled in every run's history, each wait of the attempt carries the deadline itself: activities get the remaining
+ * time as their schedule-to-close timeout (the deploy activity as an input, to withdraw its request itself), and the
+ * waits that are not activities (approval, a fan-out slot, an ADF Wait) are timed conditions that add a timer only
+ * when they actually wait. Whichever reaches the deadline fails the attempt as ActivityTimedOut, as the timer did.
+ */
+export class AttemptDeadline {
+  readonly atMs: number;
+
+  constructor(
+    private readonly activityName: string,
+    readonly timeoutMs: number,
+  ) {
+    this.atMs = Date.now() + timeoutMs;
+  }
+
+  remainingMs(): number {
+    return Math.max(0, this.atMs - Date.now());
+  }
+
+  get message(): string {
+    return `activity '${this.activityName}' timed out after ${Math.round(this.timeoutMs / 1000)} s (policy.timeout)`;
+  }
+
+  timedOut(): ApplicationFailure {
+    return ApplicationFailure.create({ type: FailureType.ActivityTimedOut, nonRetryable: true, message: this.message });
+  }
+
+  /** The attempt's failure for an activity that ran out of its schedule-to-close timeout (the deadline); else `err`. */
+  translate(err: unknown): unknown {
+    for (let e = err as { cause?: unknown; timeoutType?: unknown } | undefined; e; e = e.cause as typeof e) {
+      if (e.timeoutType === TimeoutType.SCHEDULE_TO_CLOSE) return this.timedOut();
+    }
+    return err;
+  }
+
+  /** `condition(fn)`, failing as timed out at the deadline; a timer only when it has to wait. */
+  async condition(fn: () => boolean): Promise<void> {
+    if (fn()) return;
+    if (!(await condition(fn, Math.max(1, this.remainingMs())))) throw this.timedOut();
+  }
+
+  /** A promise another attempt started (a shared prepare or admission): raced with this deadline only if it is earlier. */
+  async within<T>(p: Promise<T>, boundAtMs: number): Promise<T> {
+    if (boundAtMs <= this.atMs) return p;
+    let settled = false;
+    const done = p.finally(() => {
+      settled = true;
+    });
+    done.catch(() => undefined);
+    await this.condition(() => settled);
+    return done;
   }
 }

@@ -3,7 +3,7 @@
  * activities of a pipeline definition as ADF does, each through its executor (./batch-execution.ts,
  * ./update-resource.ts, ./control.ts); every activity option is in ./activity-options.ts.
  */
-export { PipelineEngine } from './scheduler';
+export { HISTORY_DIET_PATCH, PipelineEngine } from './scheduler';
 export type { BatchOutput, EngineOptions, EngineResult, UpdateOutput } from './context';
 export { DEFAULT_POLL_SECONDS, newRunStatus } from './context';
 export { messageOf } from './run-errors';

@@ -5,7 +5,16 @@
  * the run's status follows the leaf rule. Each ADF activity type has an executor; execution activities get ADF's
  * `policy`: `timeout` bounds one attempt, `retry` re-runs the whole activity (a new BES job) after a fixed interval.
  */
-import { CancellationScope, isCancellation, sleep, upsertSearchAttributes, uuid4 } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  isCancellation,
+  patched,
+  sleep,
+  upsertSearchAttributes,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { EffectiveStatus } from '../../common/dag';
 import { dependenciesHold, downstreamOf, leafRule } from '../../common/dag';
 import { parseAdfTimespan } from '../../common/duration';
@@ -26,10 +35,10 @@ import { MASKED } from '../../common/pipeline-definition';
 import { PhaseAttr, PipelineAttr, ScoringServiceAttr } from '../../common/search-attributes';
 import type { ActivityRunRecord, RunPhase, RunStatus } from '../../common/types';
 import { Deployments } from '../deployment';
-import { adoptBatchOutput, batchExecution } from './batch-execution';
+import { adoptBatchOutput, batchExecution, leanBatchExecution } from './batch-execution';
 import type { ActivityState, EngineContext, EngineOptions, EngineResult } from './context';
 import { fail, setVariable, wait } from './control';
-import { RunDeadline, withTimer } from './deadline';
+import { AttemptDeadline, RunDeadline, withTimer } from './deadline';
 import { asString, evaluate, failure, innermost, messageOf, toRunError } from './run-errors';
 import { UpdateResourceExecutor } from './update-resource';
 
@@ -44,6 +53,30 @@ function withAttemptTimeout<T>(a: ActivityDefinition, ms: number, fn: () => Prom
   });
 }
 
+/**
+ * `patched()` id: runs that record it write a lean history (v0.3): no timer per ADF attempt (./deadline.ts,
+ * AttemptDeadline), one BES wait until the job ends, and search attributes upserted only when they change and only
+ * for the phases a run spends time in.
+ */
+export const HISTORY_DIET_PATCH = 'history-diet-v1';
+
+/**
+ * The Phase search attribute of a lean run: the phases a run spends time in. Submitting, Starting and LocatingModel
+ * last a request or a few; the `status` query shows them, and the search attribute stays at the stage around them.
+ * Starting counts as Training: the job exists from then on, and its id is upserted with it.
+ */
+const SEARCH_PHASE: Partial<Record<RunPhase, RunPhase>> = {
+  Starting: 'Training',
+  Training: 'Training',
+  Gating: 'Gating',
+  AwaitingApproval: 'AwaitingApproval',
+  Updating: 'Updating',
+  Succeeded: 'Succeeded',
+  Failed: 'Failed',
+  Rejected: 'Rejected',
+  Cancelled: 'Cancelled',
+};
+
 export class PipelineEngine implements EngineContext {
   readonly states = new Map<string, ActivityState>();
   readonly variables: Record<string, unknown> = {};
@@ -51,6 +84,8 @@ export class PipelineEngine implements EngineContext {
   private root = CancellationScope.current();
   readonly deployments: Deployments;
   private readonly updates: UpdateResourceExecutor;
+  /** Decided once, when the run starts (HISTORY_DIET_PATCH): runs recorded before v0.3 replay their commands. */
+  lean = false;
 
   constructor(
     readonly def: PipelineDefinition,
@@ -79,9 +114,22 @@ export class PipelineEngine implements EngineContext {
     }
   }
 
-  setPhase(phase: RunPhase): void {
+  setPhase(phase: RunPhase, attrs: SearchAttributeUpdatePair[] = []): void {
     this.status.phase = phase;
-    if (this.opts.searchAttributes) upsertSearchAttributes([{ key: PhaseAttr, value: phase }]);
+    if (!this.opts.searchAttributes) return;
+    if (!this.lean) {
+      upsertSearchAttributes([{ key: PhaseAttr, value: phase }]);
+      return;
+    }
+    const searchPhase = SEARCH_PHASE[phase];
+    const changed = this.changed([...attrs, ...(searchPhase ? [{ key: PhaseAttr, value: searchPhase }] : [])]);
+    if (changed.length) upsertSearchAttributes(changed);
+  }
+
+  /** The attributes whose value differs from the run's: a lean run upserts only those, and nothing for no change. */
+  private changed(pairs: SearchAttributeUpdatePair[]): SearchAttributeUpdatePair[] {
+    const current = workflowInfo().typedSearchAttributes;
+    return pairs.filter((p) => JSON.stringify(current.get(p.key)) !== JSON.stringify(p.value));
   }
 
   evalContext(): EvalContext {
@@ -129,6 +177,7 @@ export class PipelineEngine implements EngineContext {
   async run(): Promise<EngineResult> {
     // A workflow timeout ends the run without any cleanup: the deadline cancels the work shortly before it, so the
     // cancellation cleanup still DELETEs the BES job; the run then lets the timeout end it (TimedOut).
+    this.lean = patched(HISTORY_DIET_PATCH);
     const deadline = new RunDeadline();
     const result = await deadline.run(() => {
       this.root = CancellationScope.current();
@@ -142,15 +191,18 @@ export class PipelineEngine implements EngineContext {
   }
 
   private async runActivities(): Promise<EngineResult> {
-    if (this.opts.searchAttributes) {
-      upsertSearchAttributes([
-        { key: PipelineAttr, value: this.def.name },
-        {
-          key: ScoringServiceAttr,
-          value: this.def.activities.filter((a) => a.type === 'AzureMLUpdateResource').map((a) => a.linkedServiceName),
-        },
-        { key: PhaseAttr, value: this.status.phase },
-      ]);
+    const identity: SearchAttributeUpdatePair[] = [
+      { key: PipelineAttr, value: this.def.name },
+      {
+        key: ScoringServiceAttr,
+        value: this.def.activities.filter((a) => a.type === 'AzureMLUpdateResource').map((a) => a.linkedServiceName),
+      },
+    ];
+    const phase = { key: PhaseAttr, value: this.status.phase };
+    // A lean run upserts them only when its starter did not set them (retrain run and schedules do), with Phase riding
+    // along; on its own, Phase would cost an event for a phase that lasts one request.
+    if (this.opts.searchAttributes && (!this.lean || this.changed(identity).length)) {
+      upsertSearchAttributes(this.lean ? this.changed([...identity, phase]) : [...identity, phase]);
     }
     const reuse = this.reuseSet();
     // Create every state first, then start them: each awaits its upstreams' `done` promises.
@@ -284,9 +336,9 @@ export class PipelineEngine implements EngineContext {
       r.error = null;
       try {
         const last = attempt > policy.retry;
-        const output = await withAttemptTimeout(a, policy.timeoutMs, () =>
-          this.execute(a, input, policy.timeoutMs, last),
-        );
+        const output = this.lean
+          ? await this.leanAttempt(a, input, policy.timeoutMs, last)
+          : await withAttemptTimeout(a, policy.timeoutMs, () => this.execute(a, input, policy.timeoutMs, last));
         state.output = output;
         r.output = a.policy.secureOutput ? MASKED : (output ?? null);
         return this.finish(state, 'Succeeded', 'Succeeded');
@@ -332,14 +384,32 @@ export class PipelineEngine implements EngineContext {
     return { timeoutMs, retry: retryCount, intervalMs: Math.round(interval * 1000) };
   }
 
-  private execute(a: ActivityDefinition, input: unknown, timeoutMs: number, lastAttempt: boolean): Promise<unknown> {
+  /** One attempt of a lean run: its `policy.timeout` travels with its waits (AttemptDeadline), no timer of its own. */
+  private async leanAttempt(a: ActivityDefinition, input: unknown, timeoutMs: number, last: boolean): Promise<unknown> {
+    const deadline = new AttemptDeadline(a.name, timeoutMs);
+    try {
+      return await this.execute(a, input, timeoutMs, last, deadline);
+    } catch (err) {
+      throw deadline.translate(err) as Error;
+    }
+  }
+
+  private execute(
+    a: ActivityDefinition,
+    input: unknown,
+    timeoutMs: number,
+    lastAttempt: boolean,
+    deadline?: AttemptDeadline,
+  ): Promise<unknown> {
     switch (a.type) {
-      case 'AzureMLBatchExecution':
-        return batchExecution(this, a, input as BatchExecutionActivity['typeProperties'], timeoutMs);
+      case 'AzureMLBatchExecution': {
+        const props = input as BatchExecutionActivity['typeProperties'];
+        return deadline ? leanBatchExecution(this, a, props, deadline) : batchExecution(this, a, props, timeoutMs);
+      }
       case 'AzureMLUpdateResource':
-        return this.updates.run(a, input as UpdateResourceActivity['typeProperties'], lastAttempt);
+        return this.updates.run(a, input as UpdateResourceActivity['typeProperties'], lastAttempt, deadline);
       case 'Wait':
-        return wait(a, input as WaitActivity['typeProperties']);
+        return wait(a, input as WaitActivity['typeProperties'], deadline);
       case 'Fail':
         return fail(a, input as FailActivity['typeProperties']);
       case 'SetVariable':

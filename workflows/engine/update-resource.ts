@@ -11,6 +11,7 @@ import type { UpdateResourceActivity } from '../../common/pipeline-definition';
 import type { ModelRef, ModelSource, UpdateResourceStep, UpdateResult } from '../../common/types';
 import { shortCalls, updateCalls } from './activity-options';
 import type { BatchOutput, EngineContext, UpdateOutput } from './context';
+import type { AttemptDeadline } from './deadline';
 import { asString, failure, innermost } from './run-errors';
 
 /** `patched()` id: runs that record it deploy through the scoring service's workflow with model identity. */
@@ -55,6 +56,7 @@ export class UpdateResourceExecutor {
     a: UpdateResourceActivity,
     props: UpdateResourceActivity['typeProperties'],
     lastAttempt: boolean,
+    deadline?: AttemptDeadline,
   ): Promise<UpdateOutput> {
     const trainedModelName = asString(a, 'typeProperties.trainedModelName', props.trainedModelName);
     let source: ModelSource;
@@ -72,14 +74,15 @@ export class UpdateResourceExecutor {
         `activity '${a.name}' needs typeProperties.trainedModelLinkedServiceName and trainedModelFilePath`,
       );
     }
-    this.lifecycle ??= patched(MODEL_LIFECYCLE_PATCH);
+    // A lean run (v0.3, ./scheduler.ts) always has model identity: asking would record a second marker.
+    this.lifecycle ??= this.ctx.lean || patched(MODEL_LIFECYCLE_PATCH);
     if (!this.lifecycle) return this.pathBasedUpdate(a, trainedModelName, source);
 
     let outcome: DeployOutcome | undefined;
     let model: TrainedModel | undefined;
     let error: unknown;
     try {
-      ({ model, outcome } = await this.deploy(a, trainedModelName, source));
+      ({ model, outcome } = await this.deploy(a, trainedModelName, source, deadline));
     } catch (err) {
       error = err;
     }
@@ -98,6 +101,7 @@ export class UpdateResourceExecutor {
           trainedModelName,
           model.identity.key,
           `all-or-nothing: '${failed}' failed`,
+          deadline,
         );
         if (entry) {
           entry.outcome = 'FanOutRolledBack';
@@ -121,20 +125,24 @@ export class UpdateResourceExecutor {
     a: UpdateResourceActivity,
     trainedModelName: string,
     source: ModelSource,
+    deadline?: AttemptDeadline,
   ): Promise<{ model?: TrainedModel; outcome: DeployOutcome }> {
     const entry = this.ctx.status.updates[a.name];
     this.ctx.setPhase('LocatingModel');
     const producer = this.producerOf(source);
     let model: TrainedModel;
     try {
-      model = await this.ctx.deployments.prepare({
-        activityName: a.name,
-        pipeline: this.ctx.def.name,
-        source,
-        producedBy: producer?.jobId ?? null,
-        pinVia: producer?.pinVia ?? null,
-        metrics: this.metricsSource(producer),
-      });
+      model = await this.ctx.deployments.prepare(
+        {
+          activityName: a.name,
+          pipeline: this.ctx.def.name,
+          source,
+          producedBy: producer?.jobId ?? null,
+          pinVia: producer?.pinVia ?? null,
+          metrics: this.metricsSource(producer),
+        },
+        deadline,
+      );
     } catch (err) {
       if (innermost(err).type !== FailureType.ModelSuperseded) throw err;
       // A newer training rewrote the blob before this run could pin it: that run's model is the newer one.
@@ -148,28 +156,31 @@ export class UpdateResourceExecutor {
       };
     }
     this.ctx.status.model ??= model;
-    const approval = await this.ctx.deployments.admit(model, this.targetsFor(a, trainedModelName));
+    const approval = await this.ctx.deployments.admit(model, this.targetsFor(a, trainedModelName), deadline);
     if (entry) entry.state = 'InProgress';
     this.ctx.setPhase('Updating');
     const info = workflowInfo();
-    const outcome = await this.ctx.deployments.deploy({
-      request: {
-        requestId: this.ctx.deployments.requestId(a.name, this.ctx.states.get(a.name)?.record.attempt ?? 1),
-        requester: {
-          workflowId: info.workflowId,
-          runId: info.runId,
-          pipeline: this.ctx.def.name,
-          activityName: a.name,
-          taskQueue: info.taskQueue,
+    const outcome = await this.ctx.deployments.deploy(
+      {
+        request: {
+          requestId: this.ctx.deployments.requestId(a.name, this.ctx.states.get(a.name)?.record.attempt ?? 1),
+          requester: {
+            workflowId: info.workflowId,
+            runId: info.runId,
+            pipeline: this.ctx.def.name,
+            activityName: a.name,
+            taskQueue: info.taskQueue,
+          },
+          linkedServiceName: a.linkedServiceName,
+          trainedModelName,
+          model,
+          approval,
+          relativeRules: this.ctx.deployments.gateRules.filter((r) => typeof r.threshold !== 'number'),
+          verification: this.ctx.deployments.verification,
         },
-        linkedServiceName: a.linkedServiceName,
-        trainedModelName,
-        model,
-        approval,
-        relativeRules: this.ctx.deployments.gateRules.filter((r) => typeof r.threshold !== 'number'),
-        verification: this.ctx.deployments.verification,
       },
-    });
+      deadline,
+    );
     if (outcome.outcome === 'Cancelled') throw new CancelledFailure(outcome.message);
     const bad: Partial<Record<DeployOutcome['outcome'], string>> = {
       Rejected: FailureType.QualityGateFailed,
