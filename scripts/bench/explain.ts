@@ -16,7 +16,7 @@ export function explanation(longJobMs: number): string[] {
     "   the other, in alternating order. The first pair's emulator request log is compared route by route (notes",
     '   below). Wall time runs from the start call to the result, as a user sees it. The overhead is paired: product',
     '   run i minus script run i.',
-    `2. **History.** Runs with one update (the classic endpoint): a 5 s job, and a ${long} job started at the`,
+    `2. **History.** Runs with one update (a classic endpoint of their own): a 5 s job, and a ${long} job started at the`,
     '   beginning of the bench that runs while the other scenarios do. The emulator has no clock to speed up: a job',
     '   runs in real time (`emulator/jobs.ts` uses `Date.now()`; `slowNext.extraMs` only makes it longer), so the',
     '   full bench waits for a real 30-minute job and `--quick` uses a 40 s one. Events are cut by kind',

@@ -28,8 +28,12 @@ export interface HistoryCount {
 
 /** An event's kind from the one `…EventAttributes` field it carries (the SDK's decoded history has no type names). */
 function partOf(event: object): HistoryPart {
-  const attrs = Object.keys(event).find((k) => k.endsWith('EventAttributes') && (event as Record<string, unknown>)[k]);
-  const name = attrs ?? '';
+  const fields = event as Record<string, unknown>;
+  // protobufjs names the set member of the `attributes` oneof; a plain object (JSON history) only has the field.
+  const name =
+    (typeof fields.attributes === 'string' ? fields.attributes : undefined) ??
+    Object.keys(event).find((k) => k.endsWith('EventAttributes') && fields[k]) ??
+    '';
   if (name.startsWith('workflowTask')) return 'workflow tasks';
   if (name.startsWith('activityTask')) return 'activities';
   if (name.startsWith('upsertWorkflowSearchAttributes') || name.startsWith('workflowPropertiesModified'))
@@ -52,7 +56,8 @@ export async function countHistory(handle: WorkflowHandle): Promise<HistoryCount
     if (e.activityTaskScheduledEventAttributes) activities += 1;
   }
   const described = await handle.describe();
-  const bytes = Number(described.raw.workflowExecutionInfo?.historySizeBytes ?? Number.NaN);
+  const size = described.raw.workflowExecutionInfo?.historySizeBytes;
+  const bytes = size === null || size === undefined ? Number.NaN : typeof size === 'number' ? size : size.toNumber();
   return { events: events.length, bytes, activities, parts };
 }
 

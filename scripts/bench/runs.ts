@@ -23,7 +23,13 @@ export async function runProduct(
 export class BaselineProcess {
   private readonly waiting = new Map<string, (reply: { ms?: number; error?: string }) => void>();
 
-  private constructor(private readonly handle: ChildHandle) {}
+  private constructor(private readonly handle: ChildHandle) {
+    // A script that dies fails the runs waiting on it instead of leaving them hanging.
+    handle.child.once('exit', (code) => {
+      for (const resolve of this.waiting.values()) resolve({ error: `the baseline script exited (${code})` });
+      this.waiting.clear();
+    });
+  }
 
   static async start(stack: BenchStack): Promise<BaselineProcess> {
     // Replies only come after runs are sent, by which time `self` is set.

@@ -84,7 +84,7 @@ export async function baselineScenario(
   return { rows, twoUpdateHistory: history, notes };
 }
 
-/** A run with one update (the classic endpoint) whose job runs `jobMs`; started now, counted when it ends. */
+/** A run with one update (a classic endpoint of its own) whose job runs `jobMs`; started now, counted when it ends. */
 export async function startHistoryRun(
   stack: BenchStack,
   taskQueue: string,
@@ -94,7 +94,7 @@ export async function startHistoryRun(
 ): Promise<{ done: Promise<HistoryCount> }> {
   // Only this run's job gets the extra running time; the scenarios after it set their own.
   stack.emu.setJobFaults({ slowNext: { count: 1, extraMs: jobMs, serviceId: stack.emu.ids.trainingServiceId } });
-  const input = stack.input(id, ['classic'], pollSeconds);
+  const input = stack.input(id, ['own'], pollSeconds);
   const handle = await startRetrain(stack.client, input, { taskQueue, workflowId: id });
   const model = `models/${id}.ilearner`;
   while (!stack.emu.inspect().jobs.some((j) => j.started > 0 && Object.values(j.outputs).some((x) => x.blobName === model))) {

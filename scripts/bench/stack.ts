@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import readline from 'node:readline';
@@ -22,6 +24,8 @@ import type { RetrainAndUpdateInput, UpdateResourceStep } from '../../common/typ
 export const ARM_POLL_MS = 200;
 const ARM_PROVISIONING_MS = 500;
 export const CONTAINER = 'bench';
+const OWN_ENDPOINT = 'bench-history';
+export type UpdateName = 'arm' | 'classic' | 'own';
 
 export interface ChildHandle {
   child: ChildProcess;
@@ -40,8 +44,12 @@ export interface BenchStack {
   childEnv: NodeJS.ProcessEnv;
   /** Make every following training job run `ms` (the emulator's jobs run 0 ms otherwise). */
   setJobMs(ms: number): void;
-  /** A run's input: one BES training, then the named updates (`arm`, `classic`). */
-  input(id: string, updates: ('arm' | 'classic')[], pollSeconds: number): RetrainAndUpdateInput;
+  /**
+   * A run's input: one BES training, then the named updates: `arm` and `classic` are the seeded services; `own` is a
+   * classic endpoint of its own, so the history runs, which end while other scenarios update the seeded services,
+   * never race them for one service.
+   */
+  input(id: string, updates: UpdateName[], pollSeconds: number): RetrainAndUpdateInput;
   close(): Promise<void>;
 }
 
@@ -70,9 +78,9 @@ export function spawnNode(
       await exited;
     },
   };
-  readline.createInterface({ input: child.stderr! }).on('line', keep);
+  readline.createInterface({ input: child.stderr }).on('line', keep);
   return new Promise((resolve, reject) => {
-    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
       keep(line);
       onLine?.(line);
       if (line.includes(ready)) resolve(handle);
@@ -104,7 +112,8 @@ export async function startStack(log: (line: string) => void): Promise<BenchStac
     ML_ARM_POLL_INTERVAL_MS: String(ARM_POLL_MS),
   };
   const file = (filePath: string) => ({ linkedServiceName: 'StorageLinkedService', filePath });
-  const updates: Record<'arm' | 'classic', UpdateResourceStep> = {
+  await addClassicEndpoint(emu, configDir, OWN_ENDPOINT, 'ownClassicEndpoint');
+  const updates: Record<UpdateName, UpdateResourceStep> = {
     arm: {
       activityName: 'updateArm',
       linkedServiceName: 'updatableScoringEndpoint2',
@@ -113,6 +122,11 @@ export async function startStack(log: (line: string) => void): Promise<BenchStac
     classic: {
       activityName: 'updateClassic',
       linkedServiceName: 'classicScoringEndpoint',
+      trainedModelName: emu.ids.trainedModelName,
+    },
+    own: {
+      activityName: 'updateOwn',
+      linkedServiceName: 'ownClassicEndpoint',
       trainedModelName: emu.ids.trainedModelName,
     },
   };
@@ -151,4 +165,40 @@ export async function startStack(log: (line: string) => void): Promise<BenchStac
 export function startWorkerProcess(stack: BenchStack, taskQueue: string, env: NodeJS.ProcessEnv = {}): Promise<ChildHandle> {
   const main = join(__dirname, '..', '..', 'worker', 'main.js');
   return spawnNode(main, ['--config', stack.configDir, '--task-queue', taskQueue], { ...stack.childEnv, ...env }, 'worker ready');
+}
+
+/**
+ * A new endpoint of the seeded classic web service (management PUT, as a user adds one), with its own linked service
+ * written into the ADF folder before any worker reads it.
+ */
+async function addClassicEndpoint(emu: EmulatorHandle, configDir: string, endpoint: string, name: string): Promise<void> {
+  const url = emu.urls.classicUpdateResource.replace(/\/[^/]+$/, `/${endpoint}`);
+  const body = JSON.stringify({ Description: 'the benchmark history runs' });
+  const answer = await new Promise<string>((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'PUT',
+        ca: readFileSync(emu.caFile),
+        headers: { Authorization: `Bearer ${emu.keys.workspaceToken}`, 'Content-Type': 'application/json' },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`PUT ${endpoint}: ${res.statusCode} ${text}`))));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+  const ep = JSON.parse(answer) as { PrimaryKey: string; ApiLocation: string };
+  const ls = structuredClone(emu.linkedServices.classicScoringEndpoint);
+  ls.name = name;
+  Object.assign(ls.properties.typeProperties, {
+    mlEndpoint: `${ep.ApiLocation}/jobs?api-version=2.0`,
+    apiKey: { type: 'SecureString', value: ep.PrimaryKey },
+    updateResourceEndpoint: url,
+  });
+  // Linked services carry keys: readable by the owner only, as the emulator writes its own.
+  await writeFile(join(configDir, 'linkedService', `${name}.json`), `${JSON.stringify(ls, null, 2)}\n`, { mode: 0o600 });
 }
