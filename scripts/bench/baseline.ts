@@ -32,7 +32,8 @@ const ctx: CallContext = { operation: 'baseline', linkedServiceName: '', authFie
 
 async function call(deps: ActivityDeps, c: Omit<HttpCall, 'timeoutMs'>): Promise<HttpResult> {
   const res = await send(deps.httpClient, { ...c, timeoutMs: deps.settings.requestTimeoutMs }, ctx);
-  if (res.status < 200 || res.status >= 300) throw new Error(`${c.method} ${c.url.split('?')[0]} answered ${res.status}`);
+  if (res.status < 200 || res.status >= 300)
+    throw new Error(`${c.method} ${c.url.split('?')[0]} answered ${res.status}`);
   return res;
 }
 
@@ -90,18 +91,29 @@ async function prepare(
   const { container, blobName } = splitPath(model.filePath);
   const target = `${container}/${PINNED_MODELS_DIR}/${key}/${blobName.split('/').pop()}`;
   const metadata = { trainingjobid: jobId, trainedat: (props.lastModified ?? new Date(0)).toISOString() };
-  const pinned = await access.pin(model.filePath, props.etag ?? '', target, { ...metadata, sourcepath: model.filePath, pipeline: input.pipeline ?? '' });
+  const pinned = await access.pin(model.filePath, props.etag ?? '', target, {
+    ...metadata,
+    sourcepath: model.filePath,
+    pipeline: input.pipeline ?? '',
+  });
   if (!pinned.pinned) throw new Error('the model blob was rewritten before it could be pinned');
   const evaluation = Object.entries(outputs).find(([p, f]) => p !== port && /\.csv$/i.test(f.filePath));
   if (evaluation) await access.download(evaluation[1].filePath, 1 << 20);
   return { path: target, etag: pinned.etag };
 }
 
-async function updateClassic(deps: ActivityDeps, ls: AzureMLLinkedService, name: string, loc: { base: string; rel: string; sas: string }) {
+async function updateClassic(
+  deps: ActivityDeps,
+  ls: AzureMLLinkedService,
+  name: string,
+  loc: { base: string; rel: string; sas: string },
+) {
   const headers = { Authorization: `Bearer ${ls.apiKey.reveal()}` };
   const url = ls.updateResourceEndpoint!;
   await call(deps, { method: 'GET', url, headers });
-  const body = { Resources: [{ Name: name, Location: { BaseLocation: loc.base, RelativeLocation: loc.rel, SasBlobToken: loc.sas } }] };
+  const body = {
+    Resources: [{ Name: name, Location: { BaseLocation: loc.base, RelativeLocation: loc.rel, SasBlobToken: loc.sas } }],
+  };
   await call(deps, { method: 'PATCH', url, headers, body });
   await call(deps, { method: 'GET', url, headers });
 }
@@ -111,7 +123,12 @@ interface ArmWebService {
   properties?: { packageType?: string; assets?: Record<string, { name?: string; locationInfo?: { uri?: string } }> };
 }
 
-async function updateArm(deps: ActivityDeps, ls: AzureMLLinkedService, name: string, loc: { base: string; rel: string; sas: string }) {
+async function updateArm(
+  deps: ActivityDeps,
+  ls: AzureMLLinkedService,
+  name: string,
+  loc: { base: string; rel: string; sas: string },
+) {
   const token = await deps.credentialFor(ls).getToken(deps.settings.armScope);
   const headers = { Authorization: `Bearer ${token?.token ?? ''}` };
   const url = ls.updateResourceEndpoint!;
@@ -136,13 +153,22 @@ async function update(deps: ActivityDeps, u: UpdateResourceStep, model: { path: 
   const ls = deps.azureML(u.linkedServiceName);
   const access = deps.storageAccess(deps.storage(model.linkedServiceName));
   const l = access.location(model.path);
-  const loc = { base: l.baseLocation, rel: l.relativeLocation, sas: access.readSas(model.path, deps.settings.sasTtlMinutes) };
+  const loc = {
+    base: l.baseLocation,
+    rel: l.relativeLocation,
+    sas: access.readSas(model.path, deps.settings.sasTtlMinutes),
+  };
   // The version check: the pinned blob must still be the model being deployed.
   await new BlobClient(`${loc.base}${loc.rel}${loc.sas}`).getProperties();
   if (updateKind(ls) === 'classic') await updateClassic(deps, ls, u.trainedModelName, loc);
   else await updateArm(deps, ls, u.trainedModelName, loc);
   const body = { Inputs: { input1: { ColumnNames: [], Values: [[]] } }, GlobalParameters: {} };
-  await call(deps, { method: 'POST', url: scoringUrl(ls.mlEndpoint), headers: { Authorization: `Bearer ${ls.apiKey.reveal()}` }, body });
+  await call(deps, {
+    method: 'POST',
+    url: scoringUrl(ls.mlEndpoint),
+    headers: { Authorization: `Bearer ${ls.apiKey.reveal()}` },
+    body,
+  });
 }
 
 async function runOnce(deps: ActivityDeps, input: RetrainAndUpdateInput): Promise<void> {
@@ -150,7 +176,9 @@ async function runOnce(deps: ActivityDeps, input: RetrainAndUpdateInput): Promis
   if (input.updates.length === 0) return;
   const pinned = await prepare(deps, input, jobId, status);
   const modelLs = Object.values(input.training.webServiceOutputs ?? {}).find((f) => /\.ilearner$/i.test(f.filePath))!;
-  await Promise.all(input.updates.map((u) => update(deps, u, { path: pinned.path, linkedServiceName: modelLs.linkedServiceName })));
+  await Promise.all(
+    input.updates.map((u) => update(deps, u, { path: pinned.path, linkedServiceName: modelLs.linkedServiceName })),
+  );
 }
 
 async function main(): Promise<void> {

@@ -2,7 +2,12 @@
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { loadWorkerSettings } from '../../config/env';
-import { claimCurrentIfNone, DEFAULT_VERSIONING_BEHAVIOR, deploymentVersion, loadVersioningSettings } from '../../worker/versioning';
+import {
+  claimCurrentIfNone,
+  DEFAULT_VERSIONING_BEHAVIOR,
+  deploymentVersion,
+  loadVersioningSettings,
+} from '../../worker/versioning';
 
 /**
  * The ceiling's worker: the product worker's options (activity slots from ML_MAX_CONCURRENT_ACTIVITIES, SDK
@@ -29,7 +34,11 @@ async function main(): Promise<void> {
     activities: { empty: () => Promise.resolve() },
     maxConcurrentActivityTaskExecutions: settings.maxConcurrentActivities,
     ...(version && {
-      workerDeploymentOptions: { useWorkerVersioning: true, version, defaultVersioningBehavior: DEFAULT_VERSIONING_BEHAVIOR },
+      workerDeploymentOptions: {
+        useWorkerVersioning: true,
+        version,
+        defaultVersioningBehavior: DEFAULT_VERSIONING_BEHAVIOR,
+      },
     }),
   });
   if (version) {

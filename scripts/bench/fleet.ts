@@ -54,7 +54,8 @@ export async function fleetScenario(stack: BenchStack, o: FleetOptions, log: (li
     let failed = 0;
     for await (const w of stack.client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) {
       if (w.status.name === 'COMPLETED' && w.closeTime) latencies.push(w.closeTime.getTime() - w.startTime.getTime());
-      else if (w.status.name === 'RUNNING') await stack.client.workflow.getHandle(w.workflowId).terminate('bench timeout');
+      else if (w.status.name === 'RUNNING')
+        await stack.client.workflow.getHandle(w.workflowId).terminate('bench timeout');
       else failed += 1;
     }
     const done = latencies.length;

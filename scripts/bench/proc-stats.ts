@@ -24,7 +24,8 @@ export function sampleProcess(pid: number | undefined): ProcSample {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const cpuMs = ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+    const kib = (key: string) =>
+      Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
     return { cpuMs, rssBytes: kib('VmRSS'), peakRssBytes: kib('VmHWM') };
   } catch {
     return { cpuMs: Number.NaN, rssBytes: Number.NaN, peakRssBytes: Number.NaN };

@@ -32,10 +32,10 @@ export class BaselineProcess {
   }
 
   static async start(stack: BenchStack): Promise<BaselineProcess> {
-    // Replies only come after runs are sent, by which time `self` is set.
-    let self: BaselineProcess | undefined;
+    // Replies only come after runs are sent, by which time `holder.self` is set.
+    const holder: { self?: BaselineProcess } = {};
     const onLine = (line: string) => {
-      if (line.startsWith('{')) self?.reply(line);
+      if (line.startsWith('{')) holder.self?.reply(line);
     };
     const handle = await spawnNode(
       join(__dirname, 'baseline.js'),
@@ -44,8 +44,8 @@ export class BaselineProcess {
       'baseline ready',
       onLine,
     );
-    self = new BaselineProcess(handle);
-    return self;
+    holder.self = new BaselineProcess(handle);
+    return holder.self;
   }
 
   private reply(line: string): void {

@@ -43,7 +43,8 @@ export async function baselineScenario(
         product.push(r.ms);
         history ??= await countHistory(r.handle);
       };
-      const scriptRun = async () => plain.push(await script.run(`${id}-s`, stack.input(`${id}-s`, ['arm', 'classic'], pollSeconds)));
+      const scriptRun = async () =>
+        plain.push(await script.run(`${id}-s`, stack.input(`${id}-s`, ['arm', 'classic'], pollSeconds)));
       if (i === 0) {
         // The first pair also checks that the script makes the calls the product makes (emulator request log).
         const p = await routesOf(stack, productRun);
@@ -97,7 +98,9 @@ export async function startHistoryRun(
   const input = stack.input(id, ['own'], pollSeconds);
   const handle = await startRetrain(stack.client, input, { taskQueue, workflowId: id });
   const model = `models/${id}.ilearner`;
-  while (!stack.emu.inspect().jobs.some((j) => j.started > 0 && Object.values(j.outputs).some((x) => x.blobName === model))) {
+  while (
+    !stack.emu.inspect().jobs.some((j) => j.started > 0 && Object.values(j.outputs).some((x) => x.blobName === model))
+  ) {
     await sleep(100);
   }
   const done = handle.result().then(() => countHistory(handle));
@@ -114,7 +117,13 @@ export function historyRows(
   const fmt = (c: HistoryCount) => `${c.events} events, ${c.bytes} bytes (${describeParts(c.parts)})`;
   const minutes = (ms: number) => (ms >= 60_000 ? `${(ms / 60_000).toFixed(0)} min` : seconds(ms, 0));
   const rows: Row[] = [
-    { scenario: '2 history', figure: `one update, ${minutes(short.jobMs)} job`, value: fmt(short.count), target: '<= 40 events', met: short.count.events <= 40 },
+    {
+      scenario: '2 history',
+      figure: `one update, ${minutes(short.jobMs)} job`,
+      value: fmt(short.count),
+      target: '<= 40 events',
+      met: short.count.events <= 40,
+    },
     { scenario: '2 history', figure: `one update, ${minutes(long.jobMs)} job`, value: fmt(long.count) },
     {
       scenario: '2 history',

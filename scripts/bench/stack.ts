@@ -137,14 +137,19 @@ export async function startStack(log: (line: string) => void): Promise<BenchStac
     client,
     childEnv,
     setJobMs(ms) {
-      emu.setJobFaults({ slowNext: { count: Number.MAX_SAFE_INTEGER, extraMs: ms, serviceId: emu.ids.trainingServiceId } });
+      emu.setJobFaults({
+        slowNext: { count: Number.MAX_SAFE_INTEGER, extraMs: ms, serviceId: emu.ids.trainingServiceId },
+      });
     },
     input: (id, which, pollSeconds) => ({
       pipeline: 'bench',
       training: {
         activityName: 'train',
         linkedServiceName: 'trainingEndpoint',
-        webServiceInputs: { input1: file(`${CONTAINER}/input/train.csv`), input2: file(`${CONTAINER}/input/train.csv`) },
+        webServiceInputs: {
+          input1: file(`${CONTAINER}/input/train.csv`),
+          input2: file(`${CONTAINER}/input/train.csv`),
+        },
         webServiceOutputs: {
           output1: file(`${CONTAINER}/models/${id}.ilearner`),
           output2: file(`${CONTAINER}/eval/${id}.csv`),
@@ -162,16 +167,30 @@ export async function startStack(log: (line: string) => void): Promise<BenchStac
 }
 
 /** The product's worker as shipped (`node dist/worker/main.js`) on its own task queue, started in its own process. */
-export function startWorkerProcess(stack: BenchStack, taskQueue: string, env: NodeJS.ProcessEnv = {}): Promise<ChildHandle> {
+export function startWorkerProcess(
+  stack: BenchStack,
+  taskQueue: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<ChildHandle> {
   const main = join(__dirname, '..', '..', 'worker', 'main.js');
-  return spawnNode(main, ['--config', stack.configDir, '--task-queue', taskQueue], { ...stack.childEnv, ...env }, 'worker ready');
+  return spawnNode(
+    main,
+    ['--config', stack.configDir, '--task-queue', taskQueue],
+    { ...stack.childEnv, ...env },
+    'worker ready',
+  );
 }
 
 /**
  * A new endpoint of the seeded classic web service (management PUT, as a user adds one), with its own linked service
  * written into the ADF folder before any worker reads it.
  */
-async function addClassicEndpoint(emu: EmulatorHandle, configDir: string, endpoint: string, name: string): Promise<void> {
+async function addClassicEndpoint(
+  emu: EmulatorHandle,
+  configDir: string,
+  endpoint: string,
+  name: string,
+): Promise<void> {
   const url = emu.urls.classicUpdateResource.replace(/\/[^/]+$/, `/${endpoint}`);
   const body = JSON.stringify({ Description: 'the benchmark history runs' });
   const answer = await new Promise<string>((resolve, reject) => {
@@ -185,7 +204,9 @@ async function addClassicEndpoint(emu: EmulatorHandle, configDir: string, endpoi
       (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`PUT ${endpoint}: ${res.statusCode} ${text}`))));
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve(text) : reject(new Error(`PUT ${endpoint}: ${res.statusCode} ${text}`)),
+        );
       },
     );
     req.on('error', reject);
@@ -200,5 +221,7 @@ async function addClassicEndpoint(emu: EmulatorHandle, configDir: string, endpoi
     updateResourceEndpoint: url,
   });
   // Linked services carry keys: readable by the owner only, as the emulator writes its own.
-  await writeFile(join(configDir, 'linkedService', `${name}.json`), `${JSON.stringify(ls, null, 2)}\n`, { mode: 0o600 });
+  await writeFile(join(configDir, 'linkedService', `${name}.json`), `${JSON.stringify(ls, null, 2)}\n`, {
+    mode: 0o600,
+  });
 }
