@@ -1,161 +1,142 @@
-import { cpus, totalmem, tmpdir } from 'node:os';
-import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
-import { BlobServiceClient } from '@azure/storage-blob';
 import { Command } from 'commander';
-import { CA_DIR_ENV, startEmulator, writeCaDir } from '../emulator';
-import { spawn } from 'node:child_process';
-import { startTemporalServer } from '../infra/temporal';
-import { loadAdfConfig } from '../config/linked-services';
-import { loadWorkerSettings } from '../config/env';
-import { buildActivityDeps } from '../worker/deps';
-import { createWorker, prebuiltWorkflowBundle } from '../worker/worker';
-import { startRetrain } from '../client/run';
-import type { RetrainAndUpdateInput } from '../common/types';
+import { fleetScenario } from './bench/fleet';
+import type { HistoryCount } from './bench/history';
+import type { Row } from './bench/report';
+import { renderTable, writeBenchmarksMd } from './bench/report';
+import { explanation } from './bench/explain';
+import { BaselineProcess, runProduct } from './bench/runs';
+import { baselineScenario, ceilingScenario, historyRows, startHistoryRun } from './bench/scenarios';
+import type { BenchStack, ChildHandle } from './bench/stack';
+import { startStack, startWorkerProcess } from './bench/stack';
+import { startupScenario } from './bench/startup';
 
 /**
- * `npm run bench`: retrainAndUpdate on one worker against the emulator, on a real dev server. Two scenarios:
- * - the whole chain (train → locate → update the ARM service and the classic endpoint), one run at a time, because
- *   runs that update the same scoring service must not overlap (the last writer wins);
- * - training only (no updates), many runs in flight, for the orchestration's throughput.
- * Prints numbers; asserts nothing (that is what the tests do).
+ * `npm run bench` (`-- --quick` for a small version of every scenario): a fresh dev server and emulator, the
+ * product's worker in its own process, and the five scenarios of issue 13 side by side with what they are compared
+ * with: a plain script making the same HTTP calls, the server's ceiling with empty activities, a fleet on one
+ * worker, and the demo's start-up. Prints one table and writes it, with the machine, to BENCHMARKS.md.
  */
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+interface Plan {
+  ratio: { jobMs: number; pollSeconds: number; pairs: number };
+  overhead: { jobMs: number; pollSeconds: number; pairs: number };
+  history: { shortMs: number; longMs: number; pollSeconds: number };
+  ceilingRuns: number;
+  fleet: { runs: number; jobMs: number; pollSeconds: number; timeoutMs: number };
+  coldStart: boolean;
+}
+
+function plan(o: { quick?: boolean; fleetRuns?: string; fleetTimeoutMin?: string; longJobMin?: string }): Plan {
+  const quick = !!o.quick;
+  const p: Plan = quick
+    ? {
+        ratio: { jobMs: 5_000, pollSeconds: 0.5, pairs: 1 },
+        overhead: { jobMs: 2_000, pollSeconds: 0.25, pairs: 3 },
+        history: { shortMs: 5_000, longMs: 40_000, pollSeconds: 10 },
+        ceilingRuns: 20,
+        fleet: { runs: 40, jobMs: 10_000, pollSeconds: 2, timeoutMs: 3 * 60_000 },
+        coldStart: false,
+      }
+    : {
+        ratio: { jobMs: 20_000, pollSeconds: 0.5, pairs: 3 },
+        overhead: { jobMs: 2_000, pollSeconds: 0.25, pairs: 20 },
+        history: { shortMs: 5_000, longMs: 30 * 60_000, pollSeconds: 10 },
+        ceilingRuns: 200,
+        fleet: { runs: 1000, jobMs: 30_000, pollSeconds: 10, timeoutMs: 30 * 60_000 },
+        coldStart: true,
+      };
+  if (o.fleetRuns) p.fleet.runs = Number(o.fleetRuns);
+  if (o.fleetTimeoutMin) p.fleet.timeoutMs = Number(o.fleetTimeoutMin) * 60_000;
+  if (o.longJobMin) p.history.longMs = Number(o.longJobMin) * 60_000;
+  return p;
 }
 
 async function main(): Promise<void> {
-  // The worker runs in this process and calls the emulator over HTTPS: Node reads NODE_EXTRA_CA_CERTS only at
-  // start, so make the CA first and run the benchmark in a child that trusts it.
-  if (!process.env[CA_DIR_ENV]) {
-    const caDir = await mkdtemp(join(tmpdir(), 'bench-ca-'));
-    await writeCaDir(caDir);
-    const child = spawn(process.execPath, process.argv.slice(1), {
-      stdio: 'inherit',
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: join(caDir, 'ca.pem'), [CA_DIR_ENV]: caDir },
-    });
-    process.exitCode = await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
-    return;
-  }
-  const o = new Command('bench')
-    .option('--chain-runs <n>', 'whole-chain runs, one at a time', '5')
-    .option('--runs <n>', 'training-only runs', '40')
-    .option('--concurrency <n>', 'runs in flight at once', '10')
-    .option('--job-ms <n>', 'emulated BES job duration', '2000')
-    .option('--poll-seconds <n>', 'BES poll interval', '0.5')
+  const opts = new Command('bench')
+    .option('--quick', 'a small version of every scenario, in under 2 minutes (no cold start)')
+    .option('--fleet-runs <n>', 'concurrent runs in the fleet scenario (default 1000; 40 with --quick)')
+    .option('--fleet-timeout-min <n>', 'stop waiting for the fleet after this many minutes (default 30)')
+    .option('--long-job-min <n>', 'the long job of the history scenario, in minutes (default 30)')
+    .option('--skip-startup', 'leave out the start-up scenario (it runs `npm run demo`)')
+    .option('--out <file>', 'where to write the results', join(__dirname, '..', '..', 'BENCHMARKS.md'))
     .parse()
-    .opts<{ chainRuns: string; runs: string; concurrency: string; jobMs: string; pollSeconds: string }>();
-  const runs = Number(o.runs);
-  const concurrency = Number(o.concurrency);
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
+    .opts<{
+      quick?: boolean;
+      fleetRuns?: string;
+      fleetTimeoutMin?: string;
+      longJobMin?: string;
+      skipStartup?: boolean;
+      out: string;
+    }>();
+  const p = plan(opts);
+  const t0 = Date.now();
+  const log = (line: string) => console.log(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${line}`);
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  const tag = `b${t0.toString(36)}`;
+  const taskQueue = `${tag}-main`;
+  let stack: BenchStack | undefined;
+  let worker: ChildHandle | undefined;
+  let script: BaselineProcess | undefined;
+  try {
+    log('starting a dev server and the emulator');
+    stack = await startStack(log);
+    worker = await startWorkerProcess(stack, taskQueue);
+    script = await BaselineProcess.start(stack);
+    log('warming up: one product run and one script run');
+    stack.setJobMs(0);
+    await runProduct(stack, taskQueue, `${tag}-warm`, stack.input(`${tag}-warm`, ['arm', 'classic'], 0.25));
+    await script.run(`${tag}-warm-s`, stack.input(`${tag}-warm-s`, ['arm', 'classic'], 0.25));
 
-  const temporal = await startTemporalServer({ headless: true });
-  const emu = await startEmulator({ jobs: { runningMs: Number(o.jobMs) }, arm: { provisioningMs: 500 } });
-  const dir = await mkdtemp(join(tmpdir(), 'bench-adf-'));
-  await emu.writeConfig(dir);
-  const container = BlobServiceClient.fromConnectionString(emu.storage.connectionString).getContainerClient('bench');
-  await container.createIfNotExists();
-  await container.getBlockBlobClient('input/train.csv').upload('a,b\n1,2\n', 8);
+    log(`history: a ${p.history.longMs / 1000} s job in the background, then a ${p.history.shortMs / 1000} s job`);
+    const long = await startHistoryRun(stack, taskQueue, `${tag}-long`, p.history.longMs, p.history.pollSeconds);
+    const short = await startHistoryRun(stack, taskQueue, `${tag}-short`, p.history.shortMs, p.history.pollSeconds);
+    const shortCount = await short.done;
 
-  const settings = loadWorkerSettings({
-    ...process.env,
-    AZURE_AUTHORITY_HOST: emu.urls.authorityHost,
-    ML_ARM_POLL_INTERVAL_MS: '200',
-  });
-  const native = await NativeConnection.connect({ address: temporal.address });
-  const worker = await createWorker({
-    connection: native,
-    taskQueue: 'bench',
-    deps: buildActivityDeps(await loadAdfConfig(dir), settings),
-    workflowBundle: prebuiltWorkflowBundle(),
-  });
-  const running = worker.run();
-  const connection = await Connection.connect({ address: temporal.address });
-  const client = new Client({ connection });
+    log('baseline: product and plain script, run for run');
+    const baseline = await baselineScenario(stack, script, { taskQueue, ratio: p.ratio, overhead: p.overhead }, tag);
+    rows.push(...baseline.rows);
+    notes.push(...baseline.notes);
 
-  const input = (i: string): RetrainAndUpdateInput => {
-    const model = `bench/models/run-${i}.ilearner`;
-    const file = (filePath: string) => ({ linkedServiceName: 'StorageLinkedService', filePath });
-    return {
-      pipeline: 'bench',
-      training: {
-        activityName: 'train',
-        linkedServiceName: 'trainingEndpoint',
-        webServiceInputs: { input1: file('bench/input/train.csv'), input2: file('bench/input/train.csv') },
-        webServiceOutputs: { output1: file(model), output2: file(`bench/eval/run-${i}.csv`) },
-      },
-      updates: [
-        {
-          activityName: 'updateArm',
-          linkedServiceName: 'updatableScoringEndpoint2',
-          trainedModelName: emu.ids.trainedModelName,
-        },
-        {
-          activityName: 'updateClassic',
-          linkedServiceName: 'classicScoringEndpoint',
-          trainedModelName: emu.ids.trainedModelName,
-        },
-      ],
-      options: { pollIntervalSeconds: Number(o.pollSeconds) },
-    };
-  };
+    log(`ceiling: ${p.ceilingRuns} product runs, then as many empty-activity workflows`);
+    const ceiling = await ceilingScenario(stack, { taskQueue, runs: p.ceilingRuns, tag });
+    notes.push(...ceiling.notes);
 
-  async function scenario(name: string, count: number, inFlight: number, withUpdates: boolean) {
-    const latencies: number[] = [];
-    const events: number[] = [];
-    let next = 0;
-    let failed = 0;
-    const requestsBefore = emu.inspect().requests.length;
-    const t0 = Date.now();
-    await Promise.all(
-      Array.from({ length: inFlight }, async () => {
-        while (next < count) {
-          const i = next++;
-          const start = Date.now();
-          const run = input(`${name}-${i}`);
-          if (!withUpdates) run.updates = [];
-          const h = await startRetrain(client, run, { taskQueue: 'bench', workflowId: `bench-${name}-${t0}-${i}` });
-          try {
-            await h.result();
-            latencies.push(Date.now() - start);
-            events.push((await h.fetchHistory()).events?.length ?? 0);
-          } catch (e) {
-            failed++;
-            console.error(`${name} run ${i} failed: ${String(e)}`);
-          }
-        }
-      }),
+    log(`fleet: ${p.fleet.runs} runs of ${p.fleet.jobMs / 1000} s jobs on one fresh worker process`);
+    const fleet = await fleetScenario(stack, { ...p.fleet, tag }, log);
+
+    log('history: waiting for the long job');
+    const longCount: HistoryCount = await long.done;
+    rows.push(
+      ...historyRows(
+        { jobMs: p.history.shortMs, count: shortCount },
+        { jobMs: p.history.longMs, count: longCount },
+        baseline.twoUpdateHistory,
+      ),
     );
-    const wall = (Date.now() - t0) / 1000;
-    latencies.sort((a, b) => a - b);
-    console.log(
-      `\n${name}: ${count} runs (${failed} failed), ${inFlight} in flight, BES job ${o.jobMs} ms, poll ${o.pollSeconds} s`,
-    );
-    console.log(`  wall ${wall.toFixed(1)} s, throughput ${(((count - failed) / wall) * 60).toFixed(1)} runs/min`);
-    console.log(
-      `  run latency ms: p50 ${pct(latencies, 50)}, p95 ${pct(latencies, 95)}, max ${latencies[latencies.length - 1]}`,
-    );
-    console.log(`  history events per run: min ${Math.min(...events)}, max ${Math.max(...events)}`);
-    console.log(
-      `  emulator requests per run: ${((emu.inspect().requests.length - requestsBefore) / count).toFixed(1)}`,
-    );
+    rows.push(...ceiling.rows, ...fleet);
+  } finally {
+    await script?.stop();
+    await worker?.stop();
+    await stack?.close();
   }
+  if (!opts.skipStartup) rows.push(...(await startupScenario({ cold: p.coldStart }, log)));
 
-  const cpu = cpus();
-  console.log(
-    `machine: ${cpu[0]?.model ?? 'unknown'} x${cpu.length}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
-  );
-  await scenario('chain', Number(o.chainRuns), 1, true);
-  await scenario('training-only', runs, concurrency, false);
-
-  worker.shutdown();
-  await running;
-  await connection.close();
-  await native.close();
-  await emu.close();
-  await temporal.stop();
+  const order = (r: Row) => Number(r.scenario.split(' ')[0]);
+  rows.sort((a, b) => order(a) - order(b));
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  console.log(`\n${renderTable(rows)}\n`);
+  for (const n of notes) console.log(`note: ${n}`);
+  await writeBenchmarksMd(opts.out, {
+    rows,
+    command,
+    quick: !!opts.quick,
+    wallSeconds: (Date.now() - t0) / 1000,
+    notes,
+    sections: explanation(p.history.longMs),
+  });
+  log(`wrote ${opts.out}`);
 }
 
 main().catch((err: unknown) => {
