@@ -242,7 +242,8 @@ export function createBesActivities(deps: ActivityDeps) {
           for (const [name, ref] of Object.entries(st.results)) outputs[name] = ref?.RelativeLocation ?? '';
           return { status: st.status, outputs };
         }
-        if (untilEnd && Date.now() - act.info.scheduledTimestampMs >= windowMs) {
+        // Past the window, or when the worker's slots run short, the job is checked once per retry instead.
+        if (untilEnd && (Date.now() - act.info.scheduledTimestampMs >= windowMs || deps.slotsShort?.())) {
           throw ApplicationFailure.create({
             type: FailureType.BesJobRunning,
             category: ApplicationFailureCategory.BENIGN,

@@ -21,6 +21,11 @@ export interface ActivityDeps {
    * when an activity runs, as ADF does, and never enter workflow code.
    */
   beforeActivity?(): Promise<void>;
+  /**
+   * True when the worker's activity slots run short (worker/slot-gauge.ts): the BES wait then stops holding a slot
+   * while its job runs and checks once per retry instead. Absent (tests, fakes): never short.
+   */
+  slotsShort?(): boolean;
 }
 
 export interface ActivitySettings {

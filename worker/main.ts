@@ -66,6 +66,7 @@ export async function runWorker(opts: {
       deps,
       workflowBundle: opts.workflowBundle ?? prebuilt,
       maxConcurrentActivityTaskExecutions: settings.maxConcurrentActivities,
+      maxCachedWorkflows: settings.maxCachedWorkflows,
       versioning,
       log: (line) => console.log(`worker: ${line}`),
     });

@@ -7,6 +7,7 @@ import type { ActivityDeps } from '../activities/deps';
 import { createActivities, createPipelineActivities } from '../activities';
 import { metricsInterceptor } from './metrics';
 import { payloadGuardInterceptor } from './payload-guard';
+import { SlotGauge } from './slot-gauge';
 import type { VersioningSettings } from './versioning';
 import { claimCurrentIfNone, DEFAULT_VERSIONING_BEHAVIOR, deploymentVersion } from './versioning';
 
@@ -18,6 +19,8 @@ export interface CreateWorkerOptions {
   /** A prebuilt bundle (`npm run build` writes dist/workflow-bundle.js); bundled from source when absent. */
   workflowBundle?: { code: string };
   maxConcurrentActivityTaskExecutions?: number;
+  /** Runs kept in the sticky cache (ML_MAX_CACHED_WORKFLOWS); the SDK's heap-based default when absent. */
+  maxCachedWorkflows?: number;
   identity?: string;
   /** Worker Versioning (worker/versioning.ts); on, with every default, when absent. */
   versioning?: Partial<VersioningSettings>;
@@ -53,18 +56,22 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     : { workflowsPath: require.resolve('../workflows') };
   const version = versioning.enabled && bundle ? deploymentVersion(versioning, opts.taskQueue, bundle.code) : undefined;
   const namespace = opts.namespace ?? 'default';
+  // The SDK's default when none is given (WorkerOptions.maxConcurrentActivityTaskExecutions).
+  const gauge = new SlotGauge(opts.maxConcurrentActivityTaskExecutions ?? 100);
+  const deps: ActivityDeps = { ...opts.deps, slotsShort: () => gauge.short() };
   const worker = await Worker.create({
     connection: opts.connection,
     namespace,
     taskQueue: opts.taskQueue,
-    activities: { ...createActivities(opts.deps), ...createPipelineActivities(opts.deps) },
+    activities: { ...createActivities(deps), ...createPipelineActivities(deps) },
     // Product counters (jobs submitted, updates, failures by type) on the runtime's metrics exporter.
     // The payload guard runs inside the metrics one, so the failures it makes are counted too.
-    interceptors: { activity: [metricsInterceptor, payloadGuardInterceptor] },
+    interceptors: { activity: [gauge.interceptor, metricsInterceptor, payloadGuardInterceptor] },
     // Only set what was given: the native bridge rejects explicit undefined for some options.
     ...(opts.maxConcurrentActivityTaskExecutions !== undefined && {
       maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions,
     }),
+    ...(opts.maxCachedWorkflows !== undefined && { maxCachedWorkflows: opts.maxCachedWorkflows }),
     ...(opts.identity !== undefined && { identity: opts.identity }),
     ...(version && {
       workerDeploymentOptions: {

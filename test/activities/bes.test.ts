@@ -300,4 +300,19 @@ describe('BES activities', () => {
     expect((err as ApplicationFailure).nonRetryable).toBeFalsy();
     expect(http.requests).toHaveLength(1);
   });
+  test('when the worker slots run short, a wait inside the heartbeat window gives its slot back after one check', async () => {
+    const http = scripted([{ status: 200, body: { StatusCode: 'Running', Results: null, Details: null } }]);
+    const env = new MockActivityEnvironment({ scheduledTimestampMs: Date.now(), attempt: 1 }, { logger: quiet });
+    const err = await env
+      .run(createBesActivities({ ...deps(http), slotsShort: () => true }).waitForTrainingJob, {
+        linkedServiceName: 'trainingEndpoint',
+        jobId: 'j',
+        lastStatus: 'Running' as const,
+        pollIntervalMs: 5,
+        untilEnd: true,
+      })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ type: FailureType.BesJobRunning, category: 'BENIGN' });
+    expect(http.requests).toHaveLength(1);
+  });
 });

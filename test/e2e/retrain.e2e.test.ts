@@ -18,6 +18,7 @@ import { cli } from '../helpers/cli';
 import { pipelineOf, writePipeline as writeAdfPipeline } from '../helpers/inputs';
 import type { Stack } from '../helpers/stack';
 import { startStack } from '../helpers/stack';
+import { waitUntil } from '../helpers/processes';
 import { uniqueId } from '../helpers/temporal';
 
 const JOB_MS = 800;
@@ -259,6 +260,39 @@ describe('retrainAndUpdate end to end on the emulator', () => {
       (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === String(waitId),
     );
     expect(waitStarted?.activityTaskStartedEventAttributes?.attempt).toBeGreaterThan(1);
+  });
+
+  test('when more runs train at once than the worker has activity slots, then their jobs run side by side: a running job gives its slot back', async () => {
+    const queue = uniqueId('slots');
+    const SLOTS = 5;
+    await stack.startWorker({ configDir, taskQueue: queue, maxConcurrentActivities: SLOTS });
+    emu.setJobFaults({ slowNext: { count: 2 * SLOTS, extraMs: 6000 } });
+    const trainingOnly = () => input({ updates: [], options: { pollIntervalSeconds: 1 } });
+    const first = await Promise.all(Array.from({ length: SLOTS }, () => run(trainingOnly(), queue)));
+    // The world: the first wave's jobs run, and their waits have had time to take the worker's slots.
+    await waitUntil('the first wave of jobs running', async () =>
+      emu.inspect().jobs.filter((j) => j.status === 'Running').length >= SLOTS ? true : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    const second = await Promise.all(Array.from({ length: SLOTS }, () => run(trainingOnly(), queue)));
+    const results = (await Promise.all([...first, ...second].map((h) => h.result()))) as RetrainAndUpdateResult[];
+    const jobs = results.map((r) => emu.inspect().jobs.find((j) => j.jobId === r.jobId));
+    for (const j of jobs) expect(j).toMatchObject({ status: 'Finished', started: 1 });
+    // How many jobs ran at the same moment, from the emulator's own start and end times. Had each wait held its
+    // slot, the second wave could not even submit before a first-wave job ended: never more than SLOTS at once.
+    const edges = jobs
+      .flatMap((j) => [
+        [Date.parse(j?.startedAt ?? ''), 1],
+        [Date.parse(j?.endedAt ?? ''), -1],
+      ])
+      .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let running = 0;
+    let most = 0;
+    for (const [, d] of edges) {
+      running += d;
+      most = Math.max(most, running);
+    }
+    expect(most).toBeGreaterThan(SLOTS);
   });
 
   test('when the worker crashes between submitting the job and recording it, then only one job is ever started', async () => {

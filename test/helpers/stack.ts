@@ -32,6 +32,8 @@ export interface StackWorkerOptions {
   wrapDeps?: (deps: ActivityDeps) => ActivityDeps;
   /** Other workflow code and no activities (e.g. a deliberately broken workflow of the product's type). */
   workflowsPath?: string;
+  /** Activity slots (ML_MAX_CONCURRENT_ACTIVITIES); the product's default when absent. */
+  maxConcurrentActivities?: number;
 }
 
 export interface Stack {
@@ -105,6 +107,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
         taskQueue: w.taskQueue,
         deps: w.wrapDeps ? w.wrapDeps(deps) : deps,
         workflowBundle: await workflowBundle(),
+        maxConcurrentActivityTaskExecutions: w.maxConcurrentActivities ?? settings.maxConcurrentActivities,
       });
     }
     const entry = { worker, running: worker.run() };

@@ -197,4 +197,22 @@ describe('worker settings', () => {
       /ML_SCORING_SERVICE_MAX_HISTORY_EVENTS must be a whole number >= 100, got '10'/,
     );
   });
+
+  test('fleet settings: activity slots, the BES heartbeat window and the sticky cache, each named when wrong', () => {
+    const defaults = loadWorkerSettings({});
+    expect(defaults.maxConcurrentActivities).toBe(1000);
+    expect(defaults.maxCachedWorkflows).toBeUndefined();
+    expect(defaults.activity.trainingHeartbeatWindowMs).toBeUndefined();
+    const set = loadWorkerSettings({
+      ML_MAX_CONCURRENT_ACTIVITIES: '50',
+      ML_MAX_CACHED_WORKFLOWS: '300',
+      ML_TRAINING_HEARTBEAT_WINDOW_MS: '0',
+    });
+    expect(set).toMatchObject({ maxConcurrentActivities: 50, maxCachedWorkflows: 300 });
+    expect(set.activity.trainingHeartbeatWindowMs).toBe(0);
+    expect(() => loadWorkerSettings({ ML_TRAINING_HEARTBEAT_WINDOW_MS: '2m' })).toThrow(
+      /ML_TRAINING_HEARTBEAT_WINDOW_MS must be a whole number >= 0, got '2m'/,
+    );
+    expect(() => loadWorkerSettings({ ML_MAX_CACHED_WORKFLOWS: '-1' })).toThrow(/ML_MAX_CACHED_WORKFLOWS/);
+  });
 });
