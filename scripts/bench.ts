@@ -59,6 +59,10 @@ async function main(): Promise<void> {
     .option('--fleet-timeout-min <n>', 'stop waiting for the fleet after this many minutes (default 30)')
     .option('--long-job-min <n>', 'the long job of the history scenario, in minutes (default 30)')
     .option('--skip-startup', 'leave out the start-up scenario (it runs `npm run demo`)')
+    .option(
+      '--only <scenarios>',
+      'comma-separated subset to run while tuning: baseline, history, ceiling, fleet, startup (default all)',
+    )
     .option('--out <file>', 'where to write the results', join(__dirname, '..', '..', 'BENCHMARKS.md'))
     .parse()
     .opts<{
@@ -67,9 +71,15 @@ async function main(): Promise<void> {
       fleetTimeoutMin?: string;
       longJobMin?: string;
       skipStartup?: boolean;
+      only?: string;
       out: string;
     }>();
   const p = plan(opts);
+  const all = ['baseline', 'history', 'ceiling', 'fleet', 'startup'];
+  const only = opts.only ? opts.only.split(',').map((s) => s.trim()) : all;
+  const unknown = only.filter((s) => !all.includes(s));
+  if (unknown.length) throw new Error(`--only: unknown scenario ${unknown.join(', ')}; known: ${all.join(', ')}`);
+  const runs = (s: string) => only.includes(s) && (s !== 'startup' || !opts.skipStartup);
   const t0 = Date.now();
   const log = (line: string) => console.log(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${line}`);
   const rows: Row[] = [];
@@ -89,39 +99,52 @@ async function main(): Promise<void> {
     await runProduct(stack, taskQueue, `${tag}-warm`, stack.input(`${tag}-warm`, ['arm', 'classic'], 0.25));
     await script.run(`${tag}-warm-s`, stack.input(`${tag}-warm-s`, ['arm', 'classic'], 0.25));
 
-    log(`history: a ${p.history.longMs / 1000} s job in the background, then a ${p.history.shortMs / 1000} s job`);
-    const long = await startHistoryRun(stack, taskQueue, `${tag}-long`, p.history.longMs, p.history.pollSeconds);
-    const short = await startHistoryRun(stack, taskQueue, `${tag}-short`, p.history.shortMs, p.history.pollSeconds);
-    const shortCount = await short.done;
+    let history: { long: Promise<HistoryCount>; short: HistoryCount } | undefined;
+    if (runs('history')) {
+      log(`history: a ${p.history.longMs / 1000} s job in the background, then a ${p.history.shortMs / 1000} s job`);
+      const long = await startHistoryRun(stack, taskQueue, `${tag}-long`, p.history.longMs, p.history.pollSeconds);
+      const short = await startHistoryRun(stack, taskQueue, `${tag}-short`, p.history.shortMs, p.history.pollSeconds);
+      history = { long: long.done, short: await short.done };
+    }
 
-    log('baseline: product and plain script, run for run');
-    const baseline = await baselineScenario(stack, script, { taskQueue, ratio: p.ratio, overhead: p.overhead }, tag);
-    rows.push(...baseline.rows);
-    notes.push(...baseline.notes);
+    let twoUpdateHistory: HistoryCount | undefined;
+    if (runs('baseline')) {
+      log('baseline: product and plain script, run for run');
+      const baseline = await baselineScenario(stack, script, { taskQueue, ratio: p.ratio, overhead: p.overhead }, tag);
+      rows.push(...baseline.rows);
+      notes.push(...baseline.notes);
+      twoUpdateHistory = baseline.twoUpdateHistory;
+    }
 
-    log(`ceiling: ${p.ceilingRuns} product runs, then as many empty-activity workflows`);
-    const ceiling = await ceilingScenario(stack, { taskQueue, runs: p.ceilingRuns, tag });
-    notes.push(...ceiling.notes);
+    if (runs('ceiling')) {
+      log(`ceiling: ${p.ceilingRuns} product runs, then as many empty-activity workflows`);
+      const ceiling = await ceilingScenario(stack, { taskQueue, runs: p.ceilingRuns, tag });
+      notes.push(...ceiling.notes);
+      rows.push(...ceiling.rows);
+    }
 
-    log(`fleet: ${p.fleet.runs} runs of ${p.fleet.jobMs / 1000} s jobs on one fresh worker process`);
-    const fleet = await fleetScenario(stack, { ...p.fleet, tag }, log);
+    if (runs('fleet')) {
+      log(`fleet: ${p.fleet.runs} runs of ${p.fleet.jobMs / 1000} s jobs on one fresh worker process`);
+      rows.push(...(await fleetScenario(stack, { ...p.fleet, tag }, log)));
+    }
 
-    log('history: waiting for the long job');
-    const longCount: HistoryCount = await long.done;
-    rows.push(
-      ...historyRows(
-        { jobMs: p.history.shortMs, count: shortCount },
-        { jobMs: p.history.longMs, count: longCount },
-        baseline.twoUpdateHistory,
-      ),
-    );
-    rows.push(...ceiling.rows, ...fleet);
+    if (history) {
+      log('history: waiting for the long job');
+      const longCount: HistoryCount = await history.long;
+      rows.push(
+        ...historyRows(
+          { jobMs: p.history.shortMs, count: history.short },
+          { jobMs: p.history.longMs, count: longCount },
+          twoUpdateHistory,
+        ),
+      );
+    }
   } finally {
     await script?.stop();
     await worker?.stop();
     await stack?.close();
   }
-  if (!opts.skipStartup) rows.push(...(await startupScenario({ cold: p.coldStart }, log)));
+  if (runs('startup')) rows.push(...(await startupScenario({ cold: p.coldStart }, log)));
 
   const order = (r: Row) => Number(r.scenario.split(' ')[0]);
   rows.sort((a, b) => order(a) - order(b));

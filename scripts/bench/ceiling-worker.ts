@@ -33,6 +33,7 @@ async function main(): Promise<void> {
     workflowBundle: bundle,
     activities: { empty: () => Promise.resolve() },
     maxConcurrentActivityTaskExecutions: settings.maxConcurrentActivities,
+    ...(settings.maxCachedWorkflows !== undefined && { maxCachedWorkflows: settings.maxCachedWorkflows }),
     ...(version && {
       workerDeploymentOptions: {
         useWorkerVersioning: true,

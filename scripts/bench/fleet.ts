@@ -1,5 +1,8 @@
 import { startRetrain } from '../../client/run';
+import { TRAINING_HEARTBEAT_WINDOW_MS } from '../../activities/deps';
 import { loadWorkerSettings } from '../../config/env';
+import type { RunPhases } from './history';
+import { runPhases } from './history';
 import { ProcWindow } from './proc-stats';
 import type { Row } from './report';
 import type { BenchStack } from './stack';
@@ -27,6 +30,8 @@ export async function fleetScenario(stack: BenchStack, o: FleetOptions, log: (li
     stack.setJobMs(o.jobMs);
     const workerCpu = new ProcWindow(worker.pid);
     const serverCpu = new ProcWindow(stack.temporal.pid);
+    // The bench process itself: the emulator and Azurite answering every run's requests, and the start calls.
+    const benchCpu = new ProcWindow(process.pid);
     const t0 = Date.now();
     // Starts go out 50 at a time: as a scheduler would fire them, without a thousand RPCs in one burst.
     await pooled(o.runs, 50, (i) =>
@@ -50,6 +55,7 @@ export async function fleetScenario(stack: BenchStack, o: FleetOptions, log: (li
     const wallMs = Date.now() - t0;
     const cpu = workerCpu.end();
     const server = serverCpu.end();
+    const bench = benchCpu.end();
     const latencies: number[] = [];
     let failed = 0;
     for await (const w of stack.client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) {
@@ -58,6 +64,26 @@ export async function fleetScenario(stack: BenchStack, o: FleetOptions, log: (li
         await stack.client.workflow.getHandle(w.workflowId).terminate('bench timeout');
       else failed += 1;
     }
+    // Where the time went, from the histories of every tenth run (fetched after the clock stopped).
+    const phases: RunPhases[] = [];
+    for (let i = 0; i < o.runs; i += 10) {
+      const p = await runPhases(stack.client.workflow.getHandle(`${taskQueue}-${i}`)).catch(() => undefined);
+      if (p) phases.push(p);
+    }
+    const phase = (k: keyof RunPhases) =>
+      `${seconds(
+        percentile(
+          phases.map((p) => p[k]),
+          50,
+        ),
+        1,
+      )} / ${seconds(
+        percentile(
+          phases.map((p) => p[k]),
+          95,
+        ),
+        1,
+      )}`;
     const done = latencies.length;
     const p50 = percentile(latencies, 50);
     const limit = o.jobMs + o.pollSeconds * 1000 + 2000;
@@ -81,6 +107,13 @@ export async function fleetScenario(stack: BenchStack, o: FleetOptions, log: (li
       },
       {
         scenario,
+        figure: `where the time went, p50 / p95 of ${phases.length} runs`,
+        value:
+          `start to job started ${phase('toJobStart')}; job started to its end seen ${phase('job')}; ` +
+          `end seen to run closed ${phase('afterJob')}`,
+      },
+      {
+        scenario,
         figure: 'worker peak RSS',
         value: mib(cpu.peakRssBytes),
         target: '<= 300 MiB',
@@ -88,15 +121,20 @@ export async function fleetScenario(stack: BenchStack, o: FleetOptions, log: (li
       },
       {
         scenario,
-        figure: 'worker CPU / dev server CPU',
-        value: `${seconds(cpu.cpuMs, 0)} (${(cpu.coreShare * 100).toFixed(0)} % of a core) / ${seconds(server.cpuMs, 0)} (${(server.coreShare * 100).toFixed(0)} %)`,
+        figure: 'CPU: worker / dev server / bench process (emulator, Azurite)',
+        value:
+          [cpu, server, bench].map((c) => `${seconds(c.cpuMs, 0)} (${(c.coreShare * 100).toFixed(0)} %)`).join(' / ') +
+          " of one core, over the fleet's wall time",
       },
       {
         scenario,
         figure: 'worker options',
         value:
-          `activity slots ${settings.maxConcurrentActivities} (ML_MAX_CONCURRENT_ACTIVITIES), workflow task slots 40, ` +
-          'pollers 10 workflow + 10 activity (simple-maximum), fixed-size slot suppliers (no tuner): SDK defaults',
+          `activity slots ${settings.maxConcurrentActivities} (ML_MAX_CONCURRENT_ACTIVITIES; a BES wait gives its slot ` +
+          `back once 80 % are taken), BES heartbeat window ` +
+          `${seconds(settings.activity.trainingHeartbeatWindowMs ?? TRAINING_HEARTBEAT_WINDOW_MS, 0)}, ` +
+          `sticky cache ${settings.maxCachedWorkflows ?? 'SDK default (heap-based)'}; SDK defaults: workflow task ` +
+          'slots 40, pollers 10 workflow + 10 activity (simple-maximum), fixed-size slot suppliers (no tuner)',
       },
     ];
   } finally {

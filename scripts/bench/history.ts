@@ -67,3 +67,49 @@ export function describeParts(parts: Record<HistoryPart, number>): string {
     .map((p) => `${p} ${parts[p]}`)
     .join(', ');
 }
+
+/** Where a training run's time went, from its history's event times (ms). */
+export interface RunPhases {
+  /** Workflow started → startTrainingJob completed: the job's clock starts here. */
+  toJobStart: number;
+  /** startTrainingJob completed → the BES wait completed: the job's length plus the time to see its end. */
+  job: number;
+  /** The BES wait completed → the run closed (locating the model, workflow tasks). */
+  afterJob: number;
+}
+
+function ms(t: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
+  const s = t?.seconds;
+  const secs =
+    typeof s === 'number'
+      ? s
+      : s && typeof s === 'object' && 'toNumber' in s
+        ? (s as { toNumber(): number }).toNumber()
+        : 0;
+  return secs * 1000 + Math.round((t?.nanos ?? 0) / 1e6);
+}
+
+export async function runPhases(handle: WorkflowHandle): Promise<RunPhases | undefined> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const typeOf = new Map<string, string>();
+  let started: number | undefined;
+  let jobStart: number | undefined;
+  let jobEnd: number | undefined;
+  let closed: number | undefined;
+  for (const e of events) {
+    const at = ms(e.eventTime);
+    if (e.workflowExecutionStartedEventAttributes) started = at;
+    if (e.activityTaskScheduledEventAttributes) {
+      typeOf.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '');
+    }
+    const done = e.activityTaskCompletedEventAttributes;
+    if (done) {
+      const type = typeOf.get(String(done.scheduledEventId));
+      if (type === 'startTrainingJob') jobStart = at;
+      if (type === 'waitForTrainingJob') jobEnd = at;
+    }
+    if (e.workflowExecutionCompletedEventAttributes) closed = at;
+  }
+  if (started === undefined || jobStart === undefined || jobEnd === undefined || closed === undefined) return undefined;
+  return { toJobStart: jobStart - started, job: jobEnd - jobStart, afterJob: closed - jobEnd };
+}

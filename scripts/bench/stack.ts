@@ -60,8 +60,9 @@ export function spawnNode(
   env: NodeJS.ProcessEnv,
   ready: string,
   onLine?: (line: string) => void,
+  nodeArgs: string[] = [],
 ): Promise<ChildHandle> {
-  const child = spawn(process.execPath, [script, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const keep = (line: string) => {
     lines.push(line);
@@ -173,11 +174,16 @@ export function startWorkerProcess(
   env: NodeJS.ProcessEnv = {},
 ): Promise<ChildHandle> {
   const main = join(__dirname, '..', '..', 'worker', 'main.js');
+  // BENCH_WORKER_NODE_ARGS: Node flags for the product's worker alone, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
+  // (a V8 CPU profile written when it stops; NODE_OPTIONS refuses --cpu-prof) or `--max-old-space-size=256`.
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   return spawnNode(
     main,
     ['--config', stack.configDir, '--task-queue', taskQueue],
     { ...stack.childEnv, ...env },
     'worker ready',
+    undefined,
+    nodeArgs,
   );
 }
 
