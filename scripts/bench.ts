@@ -118,7 +118,7 @@ async function main(): Promise<void> {
 
     if (runs('ceiling')) {
       log(`ceiling: ${p.ceilingRuns} product runs, then as many empty-activity workflows`);
-      const ceiling = await ceilingScenario(stack, { taskQueue, runs: p.ceilingRuns, tag });
+      const ceiling = await ceilingScenario(stack, { taskQueue, runs: p.ceilingRuns, tag, workerPid: worker.pid });
       notes.push(...ceiling.notes);
       rows.push(...ceiling.rows);
     }
