@@ -64,6 +64,7 @@ export async function fleetScenario(stack: BenchStack, o: FleetOptions, log: (li
         await stack.client.workflow.getHandle(w.workflowId).terminate('bench timeout');
       else failed += 1;
     }
+    log(`fleet: ${o.runs - open} of ${o.runs} closed after ${seconds(wallMs, 0)}; reading their histories`);
     // Where the time went, from the histories of every tenth run (fetched after the clock stopped).
     const phases: RunPhases[] = [];
     for (let i = 0; i < o.runs; i += 10) {
@@ -138,6 +139,8 @@ export async function fleetScenario(stack: BenchStack, o: FleetOptions, log: (li
       },
     ];
   } finally {
+    const stopping = Date.now();
     await worker.stop();
+    log(`fleet: worker stopped in ${seconds(Date.now() - stopping, 1)}`);
   }
 }
